@@ -1,0 +1,26 @@
+//! # redtape-domain
+//!
+//! The business rules of redtape and nothing else: no I/O, no HTTP, no SQL.
+//!
+//! - [`values`]: newtypes that can only hold valid values (`Vnd`, `StaffHours`, ...), so a
+//!   submission that exists in memory is a submission that passed every rule.
+//! - [`geography`]: Vietnam's provinces before and after the 2025-07-01 merger, embedded from
+//!   the reference data, because a province code only means something together with a date.
+//! - [`procedure`]: procedure codes and the seed catalogue that reform offices extend.
+//! - [`validation`]: the field-level violations that the API reports as problem+json.
+//! - [`submission`]: the `Submission` aggregate (cqrs-es), its commands, events and rules.
+//!
+//! Everything outside this crate (stores, HTTP) depends on it; it depends on nothing of ours.
+
+pub mod access;
+pub mod geography;
+pub mod procedure;
+pub mod submission;
+pub mod validation;
+pub mod values;
+
+pub use access::Role;
+pub use geography::{Geography, Province, ProvinceCode, ProvinceRef, Provinces};
+pub use procedure::{Procedure, ProcedureCatalogue, ProcedureCode, ProcedureLevel};
+pub use validation::{FieldViolation, Violations};
+pub use values::{Category, Channel, Costs, Narrative, Outcome, StaffHours, Visits, Vnd};

@@ -1,0 +1,362 @@
+//! The `Submission` aggregate (cqrs-es).
+//!
+//! Rules enforced here, and nowhere else:
+//! - a submission is filed once, as a timing or a complaint, by one filer;
+//! - only that filer amends or withdraws it, within the amendment window after filing;
+//! - a withdrawn (or, later, rejected) submission takes no further amendments;
+//! - an amendment must change something and leave a valid submission.
+//!
+//! Commands carry the instant they were received, so the rules never read a clock and the
+//! given/when/then tests are deterministic.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::report::{
+    merge_patch, AmendmentDraft, ComplaintDraft, ParseContext, ProcedureLookup, Report, TimingDraft,
+};
+use crate::validation::Violations;
+
+/// Version of every event payload schema defined here. A change to a payload's shape is a new
+/// version with an upcaster, never an edit of this one.
+pub const EVENT_VERSION: &str = "1.0";
+
+/// Longest reason accepted for an amendment or withdrawal.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// A pseudonymous filer (a business account); never published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FilerId(pub Uuid);
+
+impl std::fmt::Display for FilerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a submission stands. `Verified` and `Rejected` come with moderation (officers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Received,
+    Verified,
+    Rejected,
+    Withdrawn,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Received => "received",
+            Status::Verified => "verified",
+            Status::Rejected => "rejected",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// Today's date in Vietnam (UTC+7 all year; no daylight saving).
+pub fn vietnam_date(at: DateTime<Utc>) -> NaiveDate {
+    (at + Duration::hours(7)).date_naive()
+}
+
+pub enum SubmissionCommand {
+    ReportTiming {
+        filer: FilerId,
+        draft: TimingDraft,
+        at: DateTime<Utc>,
+    },
+    FileComplaint {
+        filer: FilerId,
+        draft: ComplaintDraft,
+        at: DateTime<Utc>,
+    },
+    Amend {
+        filer: FilerId,
+        draft: AmendmentDraft,
+        at: DateTime<Utc>,
+    },
+    Withdraw {
+        filer: FilerId,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SubmissionEvent {
+    TimingReported {
+        filer: FilerId,
+        timing: super::Timing,
+        filed_at: DateTime<Utc>,
+    },
+    ComplaintFiled {
+        filer: FilerId,
+        complaint: super::Complaint,
+        filed_at: DateTime<Utc>,
+    },
+    /// Carries the whole report after the change (so replay never re-runs a merge) and the
+    /// names of the fields that changed (so the history reads as a diff).
+    SubmissionAmended {
+        report: Report,
+        changed_fields: Vec<String>,
+        reason: String,
+        amended_at: DateTime<Utc>,
+    },
+    SubmissionWithdrawn {
+        reason: Option<String>,
+        withdrawn_at: DateTime<Utc>,
+    },
+}
+
+impl SubmissionEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SubmissionEvent::TimingReported { .. } => "TimingReported",
+            SubmissionEvent::ComplaintFiled { .. } => "ComplaintFiled",
+            SubmissionEvent::SubmissionAmended { .. } => "SubmissionAmended",
+            SubmissionEvent::SubmissionWithdrawn { .. } => "SubmissionWithdrawn",
+        }
+    }
+}
+
+impl DomainEvent for SubmissionEvent {
+    fn event_type(&self) -> String {
+        self.name().to_string()
+    }
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SubmissionError {
+    #[error("the submission is invalid: {0}")]
+    Invalid(Violations),
+    #[error("a submission with this id already exists")]
+    AlreadyExists,
+    #[error("no such submission")]
+    NotFound,
+    #[error("only the business that filed a submission may change it")]
+    NotFiler,
+    #[error("the submission is {}, so it can no longer be {action}", .status.as_str())]
+    Closed {
+        status: Status,
+        action: &'static str,
+    },
+    #[error("the amendment window closed {days} days after filing")]
+    WindowClosed { days: i64 },
+}
+
+/// What the aggregate needs from outside: the catalogue in force and the configured window.
+#[derive(Clone)]
+pub struct SubmissionServices {
+    pub procedures: Arc<dyn ProcedureLookup>,
+    /// Days after filing during which the filer may amend or withdraw.
+    pub amendment_window_days: i64,
+}
+
+impl SubmissionServices {
+    pub const DEFAULT_WINDOW_DAYS: i64 = 90;
+
+    fn context(&self, at: DateTime<Utc>) -> ParseContext<'_> {
+        ParseContext {
+            procedures: self.procedures.as_ref(),
+            today: vietnam_date(at),
+        }
+    }
+}
+
+/// The state needed to decide commands (and to answer `GET /v1/submissions/{id}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    pub filer: Option<FilerId>,
+    pub report: Option<Report>,
+    pub status: Status,
+    pub filed_at: Option<DateTime<Utc>>,
+    pub amendments: u32,
+}
+
+fn reason(
+    pointer: &str,
+    text: Option<String>,
+    required: bool,
+) -> Result<Option<String>, Violations> {
+    let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    match text {
+        None if required => Err(Violations::single(pointer, "required", "give a reason")),
+        Some(t) if t.chars().count() > MAX_REASON_CHARS => Err(Violations::single(
+            pointer,
+            "max_length",
+            format!("must be at most {MAX_REASON_CHARS} characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
+impl Submission {
+    /// Checks that `filer` may still change this submission at `at`.
+    fn check_change(
+        &self,
+        filer: FilerId,
+        at: DateTime<Utc>,
+        action: &'static str,
+        services: &SubmissionServices,
+    ) -> Result<&Report, SubmissionError> {
+        let (Some(owner), Some(report), Some(filed_at)) = (self.filer, &self.report, self.filed_at)
+        else {
+            return Err(SubmissionError::NotFound);
+        };
+        if owner != filer {
+            return Err(SubmissionError::NotFiler);
+        }
+        if matches!(self.status, Status::Withdrawn | Status::Rejected) {
+            return Err(SubmissionError::Closed {
+                status: self.status,
+                action,
+            });
+        }
+        let days = services.amendment_window_days;
+        if at > filed_at + Duration::days(days) {
+            return Err(SubmissionError::WindowClosed { days });
+        }
+        Ok(report)
+    }
+}
+
+impl Aggregate for Submission {
+    const TYPE: &'static str = "Submission";
+    type Command = SubmissionCommand;
+    type Event = SubmissionEvent;
+    type Error = SubmissionError;
+    type Services = SubmissionServices;
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let event = match command {
+            SubmissionCommand::ReportTiming { filer, draft, at } => {
+                if self.report.is_some() {
+                    return Err(SubmissionError::AlreadyExists);
+                }
+                let timing = draft
+                    .parse(&services.context(at))
+                    .map_err(SubmissionError::Invalid)?;
+                SubmissionEvent::TimingReported {
+                    filer,
+                    timing,
+                    filed_at: at,
+                }
+            }
+            SubmissionCommand::FileComplaint { filer, draft, at } => {
+                if self.report.is_some() {
+                    return Err(SubmissionError::AlreadyExists);
+                }
+                let complaint = draft
+                    .parse(&services.context(at))
+                    .map_err(SubmissionError::Invalid)?;
+                SubmissionEvent::ComplaintFiled {
+                    filer,
+                    complaint,
+                    filed_at: at,
+                }
+            }
+            SubmissionCommand::Amend { filer, draft, at } => {
+                let current = self.check_change(filer, at, "amended", services)?;
+                let why = reason("/reason", Some(draft.reason), true)
+                    .map_err(SubmissionError::Invalid)?
+                    .unwrap_or_default();
+                let before = current.to_draft_json();
+                let mut after = before.clone();
+                merge_patch(
+                    &mut after,
+                    &serde_json::Value::Object(draft.changes.clone()),
+                );
+                let report = current
+                    .parse_same_kind(after, &services.context(at))
+                    .map_err(SubmissionError::Invalid)?;
+                let new_json = report.to_draft_json();
+                let mut changed_fields: Vec<String> = draft
+                    .changes
+                    .keys()
+                    .filter(|k| before.get(k.as_str()) != new_json.get(k.as_str()))
+                    .cloned()
+                    .collect();
+                changed_fields.sort();
+                if changed_fields.is_empty() {
+                    return Err(SubmissionError::Invalid(Violations::single(
+                        "/changes",
+                        "no_change",
+                        "the amendment changes no field; name at least one field with a new value",
+                    )));
+                }
+                SubmissionEvent::SubmissionAmended {
+                    report,
+                    changed_fields,
+                    reason: why,
+                    amended_at: at,
+                }
+            }
+            SubmissionCommand::Withdraw {
+                filer,
+                reason: why,
+                at,
+            } => {
+                self.check_change(filer, at, "withdrawn", services)?;
+                let why = reason("/reason", why, false).map_err(SubmissionError::Invalid)?;
+                SubmissionEvent::SubmissionWithdrawn {
+                    reason: why,
+                    withdrawn_at: at,
+                }
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            SubmissionEvent::TimingReported {
+                filer,
+                timing,
+                filed_at,
+            } => {
+                self.filer = Some(filer);
+                self.report = Some(Report::Timing(timing));
+                self.filed_at = Some(filed_at);
+                self.status = Status::Received;
+            }
+            SubmissionEvent::ComplaintFiled {
+                filer,
+                complaint,
+                filed_at,
+            } => {
+                self.filer = Some(filer);
+                self.report = Some(Report::Complaint(complaint));
+                self.filed_at = Some(filed_at);
+                self.status = Status::Received;
+            }
+            SubmissionEvent::SubmissionAmended { report, .. } => {
+                self.report = Some(report);
+                self.amendments += 1;
+            }
+            SubmissionEvent::SubmissionWithdrawn { .. } => {
+                self.status = Status::Withdrawn;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,148 @@
+//! Executing commands on the `Submission` aggregate and reading its history.
+//!
+//! This does what `CqrsFramework::execute` does (load, handle, commit) but keeps the committed
+//! envelopes, and it runs no in-handler queries: read models are the projector's job, fed from
+//! the log (DESIGN.md: an in-handler view update is lost for good on a crash or a race).
+//! After every commit the projector is woken, so read models follow within milliseconds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
+use postgres_es::PostgresEventRepository;
+use redtape_domain::submission::{
+    Submission, SubmissionCommand, SubmissionError, SubmissionEvent, SubmissionServices,
+};
+use sqlite_es::SqliteEventRepository;
+use tokio::sync::Notify;
+
+use crate::db::Db;
+
+/// Why a command did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// A business rule refused it (4xx).
+    #[error(transparent)]
+    Rule(#[from] SubmissionError),
+    /// Another command on the same submission committed first; retrying is safe.
+    #[error("another change to this submission was saved at the same moment; retry")]
+    Conflict,
+    /// The database could not be reached (503).
+    #[error("the event store is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (500): logged with its cause, reported without internals.
+    #[error("unexpected event store error: {0}")]
+    Internal(String),
+}
+
+impl From<AggregateError<SubmissionError>> for CommandError {
+    fn from(e: AggregateError<SubmissionError>) -> Self {
+        match e {
+            AggregateError::UserError(rule) => CommandError::Rule(rule),
+            AggregateError::AggregateConflict => CommandError::Conflict,
+            AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
+            AggregateError::DeserializationError(e) => CommandError::Internal(e.to_string()),
+            AggregateError::UnexpectedError(e) => CommandError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// One recorded event with its envelope data, for the history a filer sees.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub sequence: usize,
+    pub event: SubmissionEvent,
+    pub metadata: HashMap<String, String>,
+}
+
+/// A submission's current state, folded from its events, with the events themselves.
+#[derive(Debug, Clone)]
+pub struct SubmissionHistory {
+    pub state: Submission,
+    pub events: Vec<HistoryEntry>,
+}
+
+enum Store {
+    Postgres(PersistedEventStore<PostgresEventRepository, Submission>),
+    Sqlite(PersistedEventStore<SqliteEventRepository, Submission>),
+}
+
+macro_rules! on_store {
+    ($store:expr, $s:ident => $body:expr) => {
+        match $store {
+            Store::Postgres($s) => $body,
+            Store::Sqlite($s) => $body,
+        }
+    };
+}
+
+/// The command side for submissions.
+pub struct Submissions {
+    store: Store,
+    services: SubmissionServices,
+    wake: Arc<Notify>,
+}
+
+impl Submissions {
+    pub fn new(db: &Db, services: SubmissionServices, wake: Arc<Notify>) -> Self {
+        let store = match db {
+            Db::Postgres(pool) => Store::Postgres(PersistedEventStore::new_event_store(
+                PostgresEventRepository::new(pool.clone()),
+            )),
+            Db::Sqlite(pool) => Store::Sqlite(PersistedEventStore::new_event_store(
+                SqliteEventRepository::new(pool.clone()),
+            )),
+        };
+        Self {
+            store,
+            services,
+            wake,
+        }
+    }
+
+    /// Decides and commits one command; returns the committed events. The commit is durable
+    /// when this returns Ok (both stores commit synchronously).
+    pub async fn execute(
+        &self,
+        id: &str,
+        command: SubmissionCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<Submission>>, CommandError> {
+        let committed = on_store!(&self.store, store => {
+            let mut context = store.load_aggregate(id).await?;
+            let sink = Default::default();
+            context
+                .aggregate()
+                .handle(command, &self.services, &sink)
+                .await
+                .map_err(CommandError::Rule)?;
+            store.commit(sink.collect().await, context, metadata).await?
+        });
+        if !committed.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(committed)
+    }
+
+    /// The full history of a submission, `None` if it does not exist. Answered from the
+    /// events, so a filer always reads its own latest write.
+    pub async fn history(&self, id: &str) -> Result<Option<SubmissionHistory>, CommandError> {
+        let envelopes: Vec<EventEnvelope<Submission>> =
+            on_store!(&self.store, store => store.load_events(id).await?);
+        if envelopes.is_empty() {
+            return Ok(None);
+        }
+        let mut state = Submission::default();
+        let mut events = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            state.apply(envelope.payload.clone());
+            events.push(HistoryEntry {
+                sequence: envelope.sequence,
+                event: envelope.payload,
+                metadata: envelope.metadata,
+            });
+        }
+        Ok(Some(SubmissionHistory { state, events }))
+    }
+}

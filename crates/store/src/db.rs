@@ -1,0 +1,177 @@
+//! Connecting to the configured store and migrating it.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::StoreError;
+
+/// The embedded default, relative to the working directory.
+pub const DEFAULT_SQLITE_PATH: &str = "./data/redtape.sqlite";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// A connection pool to one of the two stores.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Pool sizing; the defaults suit the 2-core reference machine.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 32,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Db {
+    /// Connects according to `DATABASE_URL`: `postgres://` or `postgresql://` selects
+    /// PostgreSQL; `sqlite://path` or nothing selects the embedded store.
+    pub async fn connect(url: Option<&str>, options: &PoolOptions) -> Result<Db, StoreError> {
+        let url = url.map(str::trim).filter(|u| !u.is_empty());
+        match url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                let opts = PgConnectOptions::from_str(u).map_err(|e| StoreError::BadUrl {
+                    url: redact(u),
+                    reason: e.to_string(),
+                })?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(opts)
+                    .await
+                    .map_err(StoreError::Connect)?;
+                Ok(Db::Postgres(pool))
+            }
+            Some(u) if u.starts_with("sqlite:") => {
+                let path = u
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                Self::sqlite(Path::new(path), options).await
+            }
+            Some(u) => Err(StoreError::BadUrl {
+                url: redact(u),
+                reason: "use postgres://user@host/db or sqlite://path/to/file.sqlite".into(),
+            }),
+            None => Self::sqlite(Path::new(DEFAULT_SQLITE_PATH), options).await,
+        }
+    }
+
+    /// Opens (creating if needed) an SQLite file tuned for durability: WAL with
+    /// `synchronous=FULL`, so an acknowledged commit survives a power cut, not only a crash.
+    pub async fn sqlite(path: &Path, options: &PoolOptions) -> Result<Db, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            // One writer at a time anyway; a few connections serve concurrent readers.
+            .max_connections(options.max_connections.clamp(1, 8))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(opts)
+            .await
+            .map_err(StoreError::Connect)?;
+        Ok(Db::Sqlite(pool))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Postgres(_) => Backend::Postgres,
+            Db::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Applies the migrations in `migrations/postgres` or `migrations/sqlite` (embedded at
+    /// build time, so the binary carries its schema).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Db::Postgres(pool) => {
+                sqlx::migrate!("../../migrations/postgres")
+                    .run(pool)
+                    .await?
+            }
+            Db::Sqlite(pool) => sqlx::migrate!("../../migrations/sqlite").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// A cheap round trip, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        crate::on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        crate::on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// Hides a password in a URL before it reaches an error message or a log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/redtape"),
+            "postgres://app:***@db:5432/redtape"
+        );
+        assert_eq!(
+            redact("postgres://app@db/redtape"),
+            "postgres://app@db/redtape"
+        );
+        assert_eq!(redact("mysql://x"), "mysql://x");
+    }
+}

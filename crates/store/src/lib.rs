@@ -1,0 +1,64 @@
+//! # redtape-store
+//!
+//! Everything that touches a database, for both supported stores:
+//!
+//! - **PostgreSQL** (`postgres://...`, production) through postgres-es;
+//! - **SQLite** (`sqlite://path`, the embedded default `./data/redtape.sqlite`) through sqlite-es.
+//!
+//! One SQL text serves both wherever possible (sqlx binds `$1` by number on SQLite too), so the
+//! two stores cannot drift apart in behaviour. Modules:
+//!
+//! - [`db`]: connecting, pool settings (durability first), migrations from `migrations/`.
+//! - [`commands`]: the cqrs-es framework for the `Submission` aggregate and its event history.
+//! - [`projector`]: the checkpointed, exactly-once projector that tails the event log in commit
+//!   order and maintains the read models (DESIGN.md "Storage"); also `rebuild`.
+//! - [`observations`]: the `observations` read model, one row per submission.
+//! - [`tokens`]: filers and bearer tokens (hashes only).
+//! - [`idempotency`]: stored first responses for `Idempotency-Key`.
+
+pub mod commands;
+pub mod db;
+pub mod idempotency;
+pub mod observations;
+pub mod projector;
+pub mod tokens;
+
+pub use commands::{CommandError, SubmissionHistory, Submissions};
+pub use db::{Backend, Db};
+pub use projector::Projector;
+
+/// Errors of the storage layer. The API maps them once to problem+json (a 503 for an
+/// unavailable database, never a panic).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid DATABASE_URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("stored data cannot be read: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the same code on whichever pool the store has. The body is compiled once per backend,
+/// so it must only use what both sqlx drivers support.
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Sqlite($pool) => $body,
+        }
+    };
+}
+
+/// Timestamps are stored as RFC 3339 text with microseconds in UTC on both stores, so a
+/// rebuild writes byte-identical rows.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

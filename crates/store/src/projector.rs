@@ -1,0 +1,302 @@
+//! The checkpointed, exactly-once projector (DESIGN.md "Storage").
+//!
+//! It tails the event log in commit order from a stored checkpoint and applies each event to
+//! the read models, updating the checkpoint in the same transaction: a crash anywhere loses
+//! nothing and applies nothing twice.
+//!
+//! - PostgreSQL: events are read in `(txid, position)` order, and only from transactions older
+//!   than the oldest one still running (`pg_snapshot_xmin`). A `position` alone is handed out
+//!   at insert, not at commit, so a slow transaction could commit a lower position after a
+//!   higher one was projected; gating on xmin means that can never be skipped. The checkpoint
+//!   row is locked `FOR UPDATE`, so concurrent projectors (a replica, the CLI) serialize.
+//! - SQLite: a single writer, so `event_log.position` order is commit order; the batch runs
+//!   in a `BEGIN IMMEDIATE` transaction, which also serializes projectors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redtape_domain::submission::{Status, Submission, SubmissionEvent};
+use tokio::sync::{watch, Notify};
+
+use crate::db::Db;
+use crate::observations::{self, ReportColumns};
+use crate::StoreError;
+
+/// Name of the checkpoint row of the observations projection.
+pub const OBSERVATIONS: &str = "observations";
+
+/// Events per transaction: large enough to amortise commits during a rebuild, small enough
+/// that a live batch holds the SQLite write lock only briefly.
+const BATCH: i64 = 500;
+
+/// A row of the event log in commit order.
+#[derive(Debug, sqlx::FromRow)]
+struct LoggedEvent {
+    txid: i64,
+    position: i64,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    payload: String,
+}
+
+const PG_LOCK: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1 FOR UPDATE";
+const LITE_LOCK: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1";
+const SAVE: &str = "UPDATE projector_checkpoints SET txid = $2, position = $3 WHERE name = $1";
+
+const PG_NEXT: &str = "SELECT txid, position, aggregate_type, aggregate_id, sequence, \
+    event_type, payload::text AS payload FROM events \
+    WHERE (txid, position) > ($1, $2) \
+      AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+    ORDER BY txid, position LIMIT $3";
+
+const LITE_NEXT: &str = "SELECT 0 AS txid, l.position AS position, e.aggregate_type, \
+    e.aggregate_id, e.sequence, e.event_type, e.payload FROM event_log l \
+    JOIN events e ON e.aggregate_type = l.aggregate_type AND e.aggregate_id = l.aggregate_id \
+     AND e.sequence = l.sequence \
+    WHERE l.position > $2 AND $1 = 0 ORDER BY l.position LIMIT $3";
+
+/// Generates the per-backend functions from one body: the connection types differ, the SQL
+/// and the logic do not.
+macro_rules! backend {
+    ($module:ident, $conn:ty, $next:expr) => {
+        mod $module {
+            use super::*;
+
+            /// Applies up to `limit` events after `checkpoint`; returns the new checkpoint
+            /// and how many events were applied.
+            pub(super) async fn step(
+                conn: &mut $conn,
+                checkpoint: (i64, i64),
+                limit: i64,
+            ) -> Result<((i64, i64), usize), StoreError> {
+                let events: Vec<LoggedEvent> = sqlx::query_as($next)
+                    .bind(checkpoint.0)
+                    .bind(checkpoint.1)
+                    .bind(limit)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut last = checkpoint;
+                for event in &events {
+                    apply(conn, event).await?;
+                    last = (event.txid, event.position);
+                }
+                Ok((last, events.len()))
+            }
+
+            async fn apply(conn: &mut $conn, logged: &LoggedEvent) -> Result<(), StoreError> {
+                if logged.aggregate_type != <Submission as cqrs_es::Aggregate>::TYPE {
+                    return Ok(());
+                }
+                let event: SubmissionEvent =
+                    serde_json::from_str(&logged.payload).map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "event {} #{} ({}) does not decode: {e}",
+                            logged.aggregate_id, logged.sequence, logged.event_type
+                        ))
+                    })?;
+                let id = logged.aggregate_id.as_str();
+                let seq = logged.sequence;
+                match event {
+                    SubmissionEvent::TimingReported {
+                        filer,
+                        timing,
+                        filed_at,
+                    } => {
+                        let report = redtape_domain::submission::Report::Timing(timing);
+                        insert(conn, id, &filer.to_string(), &report, filed_at, seq).await
+                    }
+                    SubmissionEvent::ComplaintFiled {
+                        filer,
+                        complaint,
+                        filed_at,
+                    } => {
+                        let report = redtape_domain::submission::Report::Complaint(complaint);
+                        insert(conn, id, &filer.to_string(), &report, filed_at, seq).await
+                    }
+                    SubmissionEvent::SubmissionAmended {
+                        report, amended_at, ..
+                    } => {
+                        let columns = ReportColumns::of(&report);
+                        let query = sqlx::query(observations::AMEND).bind(id);
+                        crate::bind_report!(query, columns)
+                            .bind(observations::at_text(amended_at))
+                            .bind(seq)
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    }
+                    SubmissionEvent::SubmissionWithdrawn { withdrawn_at, .. } => {
+                        sqlx::query(observations::SET_STATUS)
+                            .bind(id)
+                            .bind(Status::Withdrawn.as_str())
+                            .bind(observations::at_text(withdrawn_at))
+                            .bind(seq)
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    }
+                }
+            }
+
+            async fn insert(
+                conn: &mut $conn,
+                id: &str,
+                filer: &str,
+                report: &redtape_domain::submission::Report,
+                filed_at: chrono::DateTime<chrono::Utc>,
+                seq: i64,
+            ) -> Result<(), StoreError> {
+                let columns = ReportColumns::of(report);
+                let query = sqlx::query(observations::INSERT)
+                    .bind(id)
+                    .bind(Status::Received.as_str())
+                    .bind(filer);
+                crate::bind_report!(query, columns)
+                    .bind(observations::at_text(filed_at))
+                    .bind(seq)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+backend!(pg, sqlx::PgConnection, PG_NEXT);
+backend!(lite, sqlx::SqliteConnection, LITE_NEXT);
+
+/// Maintains the read models from the event log.
+#[derive(Clone)]
+pub struct Projector {
+    db: Db,
+}
+
+impl Projector {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Projects one batch in one transaction; returns how many events it applied.
+    pub async fn run_batch(&self) -> Result<usize, StoreError> {
+        self.transaction(false).await
+    }
+
+    /// Projects until the log is exhausted; returns how many events were applied.
+    pub async fn catch_up(&self) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        loop {
+            let n = self.run_batch().await?;
+            total += n as u64;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Replays the whole log into empty read models in ONE transaction, so readers see the
+    /// old tables until the new ones are complete (an atomic swap), and the live projector
+    /// waits on the checkpoint lock meanwhile. Returns the number of events replayed.
+    pub async fn rebuild(&self) -> Result<u64, StoreError> {
+        let n = self.transaction(true).await?;
+        Ok(n as u64)
+    }
+
+    async fn transaction(&self, rebuild: bool) -> Result<usize, StoreError> {
+        // The two arms differ only in how the transaction starts and locks the checkpoint.
+        macro_rules! body {
+            ($tx:ident, $lock:expr, $module:ident) => {{
+                let mut checkpoint: (i64, i64) = sqlx::query_as($lock)
+                    .bind(OBSERVATIONS)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                if rebuild {
+                    sqlx::query("DELETE FROM observations")
+                        .execute(&mut *$tx)
+                        .await?;
+                    checkpoint = (0, 0);
+                }
+                let mut applied = 0usize;
+                loop {
+                    let (next, n) = $module::step(&mut $tx, checkpoint, BATCH).await?;
+                    checkpoint = next;
+                    applied += n;
+                    if !rebuild || n == 0 {
+                        break;
+                    }
+                }
+                if applied > 0 || rebuild {
+                    sqlx::query(SAVE)
+                        .bind(OBSERVATIONS)
+                        .bind(checkpoint.0)
+                        .bind(checkpoint.1)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                $tx.commit().await?;
+                Ok(applied)
+            }};
+        }
+        match &self.db {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                body!(tx, PG_LOCK, pg)
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                body!(tx, LITE_LOCK, lite)
+            }
+        }
+    }
+
+    /// Runs until `shutdown` turns true: catches up whenever woken (after a local commit, or a
+    /// PostgreSQL NOTIFY from another process) and at least every `poll`.
+    pub async fn run(self, wake: Arc<Notify>, poll: Duration, mut shutdown: watch::Receiver<bool>) {
+        if let Db::Postgres(pool) = &self.db {
+            spawn_listener(pool.clone(), wake.clone(), shutdown.clone());
+        }
+        loop {
+            if let Err(e) = self.catch_up().await {
+                tracing::error!(error = %e, "projector batch failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => {
+                    // One last pass so nothing committed before shutdown waits for a restart.
+                    let _ = self.catch_up().await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Forwards PostgreSQL notifications of new events to the projector.
+fn spawn_listener(pool: sqlx::PgPool, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            let listener = async {
+                let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+                listener.listen("redtape_events").await?;
+                loop {
+                    listener.recv().await?;
+                    wake.notify_one();
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sqlx::Error>(())
+            };
+            tokio::select! {
+                result = listener => {
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "event listener lost; polling until it reconnects");
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
