@@ -1,1 +1,164 @@
-//! placeholder
+//! # redtape-api
+//!
+//! The HTTP surface of redtape (actix-web 4), and nothing else: handlers are thin (parse,
+//! command, answer), rules live in `redtape-domain`, SQL in `redtape-store`.
+//!
+//! - [`submissions`]: the business endpoints.
+//! - [`reference`]: open reference data (procedures, provinces).
+//! - [`health`]: `/healthz`, `/readyz`.
+//! - [`problem`]: the single mapping of every error to RFC 9457 problem+json.
+//! - [`extract`]: JSON bodies with field pointers, bearer auth, request ids.
+//! - [`idempotency`]: `Idempotency-Key` on every POST.
+//! - [`openapi`]: the OpenAPI document served at `/openapi.json`, with Swagger UI (embedded,
+//!   offline) at `/docs/`.
+
+pub mod extract;
+pub mod health;
+pub mod idempotency;
+pub mod openapi;
+pub mod problem;
+pub mod reference;
+pub mod submissions;
+
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpMessage, HttpResponse, ResponseError};
+use redtape_domain::ProcedureCatalogue;
+use redtape_store::{Db, Submissions};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::extract::{RequestId, MAX_BODY_BYTES, REQUEST_ID};
+use crate::problem::{ApiError, PROBLEM_JSON};
+
+/// What every handler may use.
+pub struct AppState {
+    pub db: Db,
+    pub submissions: Submissions,
+    pub catalogue: Arc<ProcedureCatalogue>,
+}
+
+/// Builds the application: routes, limits, middleware. Used by the server and by the tests,
+/// so the tests exercise exactly what runs in production.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::parameter("query", "format", e.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::parameter("path", "format", e.to_string()).into()),
+        )
+        .wrap(from_fn(problem_safety_net))
+        .wrap(from_fn(request_context))
+        .service(submissions::report_timing)
+        .service(submissions::file_complaint)
+        .service(submissions::get_submission)
+        .service(submissions::amend_submission)
+        .service(submissions::withdraw_submission)
+        .service(reference::list_procedures)
+        .service(reference::list_provinces)
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/docs/"))
+                    .finish()
+            }),
+        )
+        .default_service(web::to(|| async {
+            ApiError::NotFound("no such endpoint; see /openapi.json".into()).error_response()
+        }))
+}
+
+/// Gives every request an id (logged, stored in event metadata, echoed in `X-Request-Id`) and
+/// logs one line per request.
+async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = RequestId::from_headers(&req);
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    req.extensions_mut().insert(id.clone());
+    let started = std::time::Instant::now();
+    let mut res = next.call(req).await?;
+    if let Ok(value) = HeaderValue::from_str(&id.0) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static(REQUEST_ID), value);
+    }
+    tracing::info!(
+        request_id = %id.0,
+        method = %method,
+        path = %path,
+        status = res.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    Ok(res)
+}
+
+/// Errors raised by actix itself (an oversize body, an unknown method on a known path) are
+/// plain text; this turns any 4xx/5xx that is not already problem+json into one, so clients
+/// see a single error format everywhere.
+async fn problem_safety_net(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return Ok(res.map_into_boxed_body());
+    }
+    let (req, res) = res.into_parts();
+    let error = match status.as_u16() {
+        413 => ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        },
+        404 => ApiError::NotFound("no such endpoint; see /openapi.json".into()),
+        415 => ApiError::UnsupportedMediaType,
+        401 => ApiError::Unauthorized("a valid bearer token is required"),
+        s if s >= 500 => ApiError::Internal(format!("framework error with status {s}")),
+        _ => {
+            let text = res
+                .into_body()
+                .try_into_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let mut problem = ApiError::parameter("request", "invalid", text).problem();
+            problem.status = status.as_u16();
+            let response = HttpResponse::build(status)
+                .content_type(PROBLEM_JSON)
+                .json(problem);
+            return Ok(ServiceResponse::new(req, response));
+        }
+    };
+    let mut response = error.error_response();
+    *response.status_mut() = status;
+    Ok(ServiceResponse::new(req, response))
+}

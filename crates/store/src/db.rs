@@ -175,3 +175,17 @@ mod tests {
         assert_eq!(redact("mysql://x"), "mysql://x");
     }
 }
+
+pub use sqlx::Error as SqlxError;
+
+/// Whether a database error means "not reachable right now" (503) rather than a bug (500).
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_)
+    )
+}

@@ -417,6 +417,8 @@ pub fn from_json<T: serde::de::DeserializeOwned>(
             "required"
         } else if detail.starts_with("unknown field") {
             "unknown_field"
+        } else if detail.starts_with("unknown variant") {
+            "one_of"
         } else {
             "type"
         };

@@ -1,0 +1,296 @@
+//! RFC 9457 problem details: the one error shape of the whole API.
+//!
+//! Every failure, from a malformed body to an unavailable database, becomes an [`ApiError`],
+//! and [`ApiError`] is turned into `application/problem+json` in exactly one place
+//! (`ResponseError::error_response`). Validation problems carry an `errors` array naming each
+//! field (a JSON pointer into the body, or a parameter name) and the rule it broke.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use redtape_domain::submission::SubmissionError;
+use redtape_domain::{FieldViolation, Violations};
+use redtape_store::{CommandError, StoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ProblemField {
+    /// JSON pointer (RFC 6901) to the field in the request body, when the field is in the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "/costs/official_fees")]
+    pub pointer: Option<String>,
+    /// Name of the query, path or header parameter, when the field is not in the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// Stable rule code: `range`, `required`, `format`, `one_of`, `unknown_field`, `type`, ...
+    #[schema(example = "range")]
+    pub rule: String,
+    #[schema(example = "must be a whole number of VND between 0 and 1000000000000, got -5")]
+    pub detail: String,
+}
+
+impl From<FieldViolation> for ProblemField {
+    fn from(v: FieldViolation) -> Self {
+        Self {
+            pointer: Some(v.pointer),
+            parameter: None,
+            rule: v.rule,
+            detail: v.detail,
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI reference identifying the problem type; documented in docs/api.md.
+    #[serde(rename = "type")]
+    #[schema(example = "/problems/validation-failed")]
+    pub problem_type: String,
+    #[schema(example = "The request is not valid")]
+    pub title: String,
+    #[schema(example = 422)]
+    pub status: u16,
+    #[schema(example = "1 field breaks a rule; see errors")]
+    pub detail: String,
+    /// Field-level details, for validation problems.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+}
+
+/// Everything that can go wrong in a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{} field(s) break a rule", .0.len())]
+    Invalid(Vec<ProblemField>),
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{detail}")]
+    Conflict {
+        slug: &'static str,
+        title: &'static str,
+        detail: String,
+        retry_after: Option<u32>,
+    },
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyMismatch,
+    #[error("the service is temporarily unavailable; retry shortly")]
+    Unavailable(String),
+    #[error("an unexpected error occurred; it has been logged")]
+    Internal(String),
+}
+
+impl std::fmt::Display for ProblemField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = self
+            .pointer
+            .as_deref()
+            .or(self.parameter.as_deref())
+            .unwrap_or("");
+        write!(f, "{at} ({}): {}", self.rule, self.detail)
+    }
+}
+
+impl ApiError {
+    /// A single invalid query, path or header parameter.
+    pub fn parameter(name: &str, rule: &str, detail: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![ProblemField {
+            pointer: None,
+            parameter: Some(name.to_string()),
+            rule: rule.to_string(),
+            detail: detail.into(),
+        }])
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError::*;
+        match self {
+            MalformedJson(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "The body is not valid JSON",
+            ),
+            Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "The request is not valid",
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            PayloadTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "The body is too large",
+            ),
+            Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid bearer token is required",
+            ),
+            Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This token's role may not do this",
+            ),
+            NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Conflict { slug, title, .. } => (StatusCode::CONFLICT, slug, title),
+            IdempotencyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused with another body",
+            ),
+            Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.parts();
+        let errors = match self {
+            ApiError::Invalid(fields) => fields.clone(),
+            _ => Vec::new(),
+        };
+        let detail = match self {
+            ApiError::Invalid(fields) if fields.len() == 1 => format!("{}", fields[0]),
+            ApiError::Invalid(fields) => {
+                format!("{} fields break a rule; see errors", fields.len())
+            }
+            other => other.to_string(),
+        };
+        Problem {
+            problem_type: format!("/problems/{slug}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            errors,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "dependency unavailable")
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type(PROBLEM_JSON);
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"redtape\""));
+            }
+            ApiError::Conflict {
+                retry_after: Some(s),
+                ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, s.to_string()));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        response.json(self.problem())
+    }
+}
+
+impl From<Violations> for ApiError {
+    fn from(v: Violations) -> Self {
+        ApiError::Invalid(v.0.into_iter().map(ProblemField::from).collect())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Connect(e) => ApiError::Unavailable(e.to_string()),
+            StoreError::Sql(sqlx_error) if is_unavailable(&sqlx_error) => {
+                ApiError::Unavailable(sqlx_error.to_string())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn is_unavailable(e: &redtape_store::db::SqlxError) -> bool {
+    redtape_store::db::is_unavailable(e)
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Rule(rule) => rule.into(),
+            CommandError::Conflict => ApiError::Conflict {
+                slug: "concurrent-change",
+                title: "Concurrent change",
+                detail: "another change to this submission was saved at the same moment; retry"
+                    .into(),
+                retry_after: Some(1),
+            },
+            CommandError::Unavailable(cause) => ApiError::Unavailable(cause),
+            CommandError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<SubmissionError> for ApiError {
+    fn from(e: SubmissionError) -> Self {
+        match e {
+            SubmissionError::Invalid(v) => v.into(),
+            // Another filer's submission is reported exactly like a missing one, so ids
+            // cannot be probed.
+            SubmissionError::NotFound | SubmissionError::NotFiler => {
+                ApiError::NotFound("no such submission".into())
+            }
+            SubmissionError::AlreadyExists => ApiError::Conflict {
+                slug: "already-exists",
+                title: "Already exists",
+                detail: e.to_string(),
+                retry_after: None,
+            },
+            SubmissionError::Closed { .. } => ApiError::Conflict {
+                slug: "submission-closed",
+                title: "Submission closed",
+                detail: e.to_string(),
+                retry_after: None,
+            },
+            SubmissionError::WindowClosed { .. } => ApiError::Conflict {
+                slug: "amendment-window-closed",
+                title: "Amendment window closed",
+                detail: e.to_string(),
+                retry_after: None,
+            },
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Open reference data: the procedure catalogue and the provinces of each map.
+
+use actix_web::{get, web, HttpResponse};
+use redtape_domain::{Geography, ProcedureLevel, Provinces};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::problem::{ApiError, Problem};
+use crate::AppState;
+
+/// A procedure in the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcedureView {
+    #[schema(example = "1.001612")]
+    pub code: String,
+    #[schema(example = "Đăng ký thành lập doanh nghiệp")]
+    pub name_vi: String,
+    #[schema(example = "Business registration (new enterprise)")]
+    pub name_en: String,
+    /// central, provincial or commune.
+    #[schema(example = "provincial")]
+    pub level: String,
+    pub agency: String,
+    /// The statutory time limit in working days.
+    #[schema(example = 3)]
+    pub statutory_working_days: u16,
+    /// The official fee in VND where it is set nationally; null where provinces set it.
+    #[schema(example = 50000)]
+    pub official_fee_vnd: Option<i64>,
+    /// The law that sets the limit.
+    pub legal_basis: String,
+}
+
+fn level(l: ProcedureLevel) -> &'static str {
+    match l {
+        ProcedureLevel::Central => "central",
+        ProcedureLevel::Provincial => "provincial",
+        ProcedureLevel::Commune => "commune",
+    }
+}
+
+/// List the procedure catalogue.
+///
+/// Every procedure a submission may name, with its statutory limit and legal basis.
+#[utoipa::path(tag = "reference", responses((status = 200, description = "The catalogue, by code", body = [ProcedureView])))]
+#[get("/v1/procedures")]
+pub async fn list_procedures(state: web::Data<AppState>) -> HttpResponse {
+    let list: Vec<ProcedureView> = state
+        .catalogue
+        .iter()
+        .map(|p| ProcedureView {
+            code: p.code.as_str().to_string(),
+            name_vi: p.name_vi.clone(),
+            name_en: p.name_en.clone(),
+            level: level(p.level).to_string(),
+            agency: p.agency.clone(),
+            statutory_working_days: p.statutory_working_days,
+            official_fee_vnd: p.official_fee_vnd,
+            legal_basis: p.legal_basis.clone(),
+        })
+        .collect();
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=300"))
+        .json(list)
+}
+
+/// A province on one map.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvinceView {
+    #[schema(example = "vn-34")]
+    pub geography: String,
+    #[schema(example = "79")]
+    pub code: String,
+    #[schema(example = "Thành phố Hồ Chí Minh")]
+    pub name: String,
+    /// For vn-63 units: the vn-34 unit it became on 2025-07-01.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub successor_code: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ProvinceQuery {
+    /// vn-34 (from 2025-07-01, the default) or vn-63 (until 2025-06-30).
+    #[param(example = "vn-34")]
+    pub geography: Option<String>,
+}
+
+/// List the provinces of a map.
+///
+/// Province codes are only unambiguous with their map: code 24 was Bắc Giang on vn-63 and is
+/// Bắc Ninh on vn-34. A submission uses the map in force on its date.
+#[utoipa::path(
+    tag = "reference",
+    params(ProvinceQuery),
+    responses(
+        (status = 200, description = "The provinces of that map, by code", body = [ProvinceView]),
+        (status = 422, description = "Unknown geography", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/provinces")]
+pub async fn list_provinces(query: web::Query<ProvinceQuery>) -> Result<HttpResponse, ApiError> {
+    let geography = match query.geography.as_deref() {
+        None | Some("") => Geography::Vn34,
+        Some(g) => Geography::parse("", g)
+            .map_err(|v| ApiError::parameter("geography", &v.rule, v.detail))?,
+    };
+    let list: Vec<ProvinceView> = Provinces::get()
+        .list(geography)
+        .map(|p| ProvinceView {
+            geography: geography.as_str().to_string(),
+            code: p.code.as_str().to_string(),
+            name: p.name.clone(),
+            successor_code: p.successor.as_ref().map(|s| s.as_str().to_string()),
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=86400"))
+        .json(list))
+}

@@ -1,0 +1,435 @@
+//! Business endpoints: file, read, amend and withdraw submissions. Thin by design: parse the
+//! body, build a command, execute it, shape the answer. The rules live in the domain crate.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use redtape_domain::submission::{
+    AmendmentDraft, ComplaintDraft, FilerId, Kind, Report, Status, SubmissionCommand,
+    SubmissionEvent, TimingDraft, WithdrawalDraft,
+};
+use redtape_domain::Provinces;
+use redtape_store::commands::{HistoryEntry, SubmissionHistory};
+use redtape_store::CommandError;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::extract::{parse_json, path_uuid, Business, RequestId};
+use crate::idempotency::{self, Outcome};
+use crate::problem::{ApiError, Problem};
+use crate::AppState;
+
+/// One event in a submission's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryItem {
+    #[schema(example = 1)]
+    pub sequence: usize,
+    /// Event type: TimingReported, ComplaintFiled, SubmissionAmended, SubmissionWithdrawn.
+    #[schema(example = "TimingReported")]
+    pub event: String,
+    pub recorded_at: DateTime<Utc>,
+    /// The request that caused it (the `X-Request-Id` of that response).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed_fields: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A submission as its filer sees it: current values, status and full history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmissionView {
+    pub id: Uuid,
+    pub kind: Kind,
+    pub status: Status,
+    pub filed_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub amendments: u32,
+    /// The sequence number of the latest event.
+    #[schema(example = 1)]
+    pub version: usize,
+    /// The map the province code belongs to: vn-63 before 2025-07-01, vn-34 from then on.
+    #[schema(example = "vn-34")]
+    pub geography: String,
+    #[schema(example = "Thành phố Hồ Chí Minh")]
+    pub province_name: String,
+    /// Current values of a timing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<TimingDraft>,
+    /// Current values of a complaint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complaint: Option<ComplaintDraft>,
+    pub history: Vec<HistoryItem>,
+}
+
+fn recorded_at(event: &SubmissionEvent) -> DateTime<Utc> {
+    match event {
+        SubmissionEvent::TimingReported { filed_at, .. }
+        | SubmissionEvent::ComplaintFiled { filed_at, .. } => *filed_at,
+        SubmissionEvent::SubmissionAmended { amended_at, .. } => *amended_at,
+        SubmissionEvent::SubmissionWithdrawn { withdrawn_at, .. } => *withdrawn_at,
+    }
+}
+
+impl SubmissionView {
+    fn of(id: Uuid, history: &SubmissionHistory) -> Result<SubmissionView, ApiError> {
+        let state = &history.state;
+        let (Some(report), Some(filed_at)) = (&state.report, state.filed_at) else {
+            return Err(ApiError::Internal(format!(
+                "submission {id} has events but no report"
+            )));
+        };
+        let province = match report {
+            Report::Timing(t) => &t.province,
+            Report::Complaint(c) => &c.province,
+        };
+        let province_name = Provinces::get()
+            .find(province.geography, province.code.as_str())
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        let history_items: Vec<HistoryItem> = history.events.iter().map(item).collect();
+        Ok(SubmissionView {
+            id,
+            kind: report.kind(),
+            status: state.status,
+            filed_at,
+            updated_at: history_items.last().map_or(filed_at, |h| h.recorded_at),
+            amendments: state.amendments,
+            version: history.events.last().map_or(0, |e| e.sequence),
+            geography: province.geography.as_str().to_string(),
+            province_name,
+            timing: match report {
+                Report::Timing(t) => Some(TimingDraft::from_timing(t)),
+                Report::Complaint(_) => None,
+            },
+            complaint: match report {
+                Report::Complaint(c) => Some(ComplaintDraft::from_complaint(c)),
+                Report::Timing(_) => None,
+            },
+            history: history_items,
+        })
+    }
+}
+
+fn item(entry: &HistoryEntry) -> HistoryItem {
+    let (changed_fields, reason) = match &entry.event {
+        SubmissionEvent::SubmissionAmended {
+            changed_fields,
+            reason,
+            ..
+        } => (changed_fields.clone(), Some(reason.clone())),
+        SubmissionEvent::SubmissionWithdrawn { reason, .. } => (Vec::new(), reason.clone()),
+        _ => (Vec::new(), None),
+    };
+    HistoryItem {
+        sequence: entry.sequence,
+        event: entry.event.name().to_string(),
+        recorded_at: recorded_at(&entry.event),
+        request_id: entry.metadata.get("request_id").cloned(),
+        changed_fields,
+        reason,
+    }
+}
+
+/// Event metadata (DESIGN.md): who, which request, when, with which idempotency key.
+fn metadata(req: &HttpRequest, who: &Business, at: DateTime<Utc>) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    m.insert("actor".into(), format!("filer:{}", who.filer));
+    m.insert("token_id".into(), who.principal.token_id.to_string());
+    m.insert("request_id".into(), RequestId::of(req));
+    m.insert("received_at".into(), redtape_store::timestamp(at));
+    if let Some(key) = req
+        .headers()
+        .get(idempotency::HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        m.insert("idempotency_key".into(), key.to_string());
+    }
+    m
+}
+
+/// Now, to the microsecond: what both stores keep, so an answer and a later read agree.
+fn now() -> DateTime<Utc> {
+    use chrono::DurationRound;
+    let t = Utc::now();
+    t.duration_trunc(chrono::Duration::microseconds(1))
+        .unwrap_or(t)
+}
+
+fn caller(who: &Business) -> String {
+    format!("filer:{}", who.filer)
+}
+
+fn view_outcome(
+    id: Uuid,
+    history: &SubmissionHistory,
+    status: StatusCode,
+) -> Result<Outcome, ApiError> {
+    let view = SubmissionView::of(id, history)?;
+    Ok(Outcome {
+        status,
+        location: Some(format!("/v1/submissions/{id}")),
+        body: serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))?,
+    })
+}
+
+/// Files a new submission (shared by timings and complaints).
+async fn file(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Business,
+    body: web::Bytes,
+    command: impl FnOnce(FilerId, DateTime<Utc>) -> SubmissionCommand,
+) -> Result<HttpResponse, ApiError> {
+    let new_id = Uuid::now_v7().to_string();
+    let caller = caller(&who);
+    let (state2, req2) = (state.clone(), req.clone());
+    idempotency::run(&state2, &req2, &caller, &body, new_id, |id| async move {
+        let uuid = path_uuid("id", &id)?;
+        let at = now();
+        match state
+            .submissions
+            .execute(&id, command(who.filer, at), metadata(&req, &who, at))
+            .await
+        {
+            Ok(_) => {}
+            // A retry that takes over an abandoned claim finds the submission it created before
+            // the crash: answer with it instead of filing twice.
+            Err(CommandError::Rule(redtape_domain::submission::SubmissionError::AlreadyExists)) => {
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let history = state
+            .submissions
+            .history(&id)
+            .await?
+            .filter(|h| h.state.filer == Some(who.filer))
+            .ok_or_else(|| ApiError::NotFound("no such submission".into()))?;
+        view_outcome(uuid, &history, StatusCode::CREATED)
+    })
+    .await
+}
+
+/// File a procedure timing.
+///
+/// Records how long one run of an administrative procedure took in a province and what it
+/// cost. Answered with the stored submission; `Location` names its URL. Send an
+/// `Idempotency-Key` to retry safely.
+#[utoipa::path(
+    tag = "submissions",
+    request_body(content = TimingDraft, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the first response")),
+    responses(
+        (status = 201, description = "Filed", body = SubmissionView,
+         headers(("Location" = String, description = "URL of the new submission"))),
+        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a business token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Same Idempotency-Key still in progress", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule, or the Idempotency-Key was used with another body", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/timings")]
+pub async fn report_timing(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Business,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let draft: TimingDraft = parse_json(&req, &body)?;
+    file(state, req, who, body, |filer, at| {
+        SubmissionCommand::ReportTiming { filer, draft, at }
+    })
+    .await
+}
+
+/// File a compliance-cost complaint.
+///
+/// Records an experience with a procedure: what went wrong (categories), what it cost, and a
+/// narrative that is never published.
+#[utoipa::path(
+    tag = "submissions",
+    request_body(content = ComplaintDraft, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses(
+        (status = 201, description = "Filed", body = SubmissionView,
+         headers(("Location" = String, description = "URL of the new submission"))),
+        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a business token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/complaints")]
+pub async fn file_complaint(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Business,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let draft: ComplaintDraft = parse_json(&req, &body)?;
+    file(state, req, who, body, |filer, at| {
+        SubmissionCommand::FileComplaint { filer, draft, at }
+    })
+    .await
+}
+
+/// Read one of your submissions.
+///
+/// Answered from the submission's events, so it always shows your latest change. Another
+/// business's submission is reported as not found.
+#[utoipa::path(
+    tag = "submissions",
+    params(("id" = Uuid, Path, description = "Submission id")),
+    responses(
+        (status = 200, description = "The submission", body = SubmissionView),
+        (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such submission (or not yours)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/submissions/{id}")]
+pub async fn get_submission(
+    state: web::Data<AppState>,
+    who: Business,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_uuid("id", &path)?;
+    let history = state
+        .submissions
+        .history(&id.to_string())
+        .await?
+        .filter(|h| h.state.filer == Some(who.filer))
+        .ok_or_else(|| ApiError::NotFound("no such submission".into()))?;
+    Ok(HttpResponse::Ok().json(SubmissionView::of(id, &history)?))
+}
+
+/// Executes a change to an existing submission, retrying a few times if another change to
+/// the same submission commits at the same moment (optimistic concurrency).
+async fn change(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Business,
+    body: web::Bytes,
+    id: Uuid,
+    command: impl Fn(FilerId, DateTime<Utc>) -> SubmissionCommand,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&who);
+    let target = id.to_string();
+    let (state2, req2) = (state.clone(), req.clone());
+    idempotency::run(
+        &state2,
+        &req2,
+        &caller,
+        &body,
+        target.clone(),
+        |_| async move {
+            let mut attempts = 0;
+            loop {
+                let at = now();
+                match state
+                    .submissions
+                    .execute(&target, command(who.filer, at), metadata(&req, &who, at))
+                    .await
+                {
+                    Err(CommandError::Conflict) if attempts < 3 => attempts += 1,
+                    Err(e) => return Err(e.into()),
+                    Ok(_) => break,
+                }
+            }
+            let history = state
+                .submissions
+                .history(&target)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("no such submission".into()))?;
+            view_outcome(id, &history, StatusCode::OK)
+        },
+    )
+    .await
+}
+
+/// Correct one of your submissions.
+///
+/// A JSON merge patch over the submission's fields with a reason, recorded as a new event
+/// (nothing is overwritten). The whole corrected submission must still pass every rule.
+/// Allowed within the amendment window (90 days by default) and not after withdrawal.
+#[utoipa::path(
+    tag = "submissions",
+    params(("id" = Uuid, Path, description = "Submission id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body(content = AmendmentDraft, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Amended; the submission as it is now", body = SubmissionView),
+        (status = 404, description = "No such submission (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Withdrawn, or the amendment window has closed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The corrected submission breaks a rule, or changes nothing", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/submissions/{id}/amendments")]
+pub async fn amend_submission(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Business,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_uuid("id", &path)?;
+    let draft: AmendmentDraft = parse_json(&req, &body)?;
+    change(state, req, who, body, id, move |filer, at| {
+        SubmissionCommand::Amend {
+            filer,
+            draft: draft.clone(),
+            at,
+        }
+    })
+    .await
+}
+
+/// Withdraw one of your submissions.
+///
+/// The submission leaves every index; its events stay in the log. A body with a reason is
+/// optional.
+#[utoipa::path(
+    tag = "submissions",
+    params(("id" = Uuid, Path, description = "Submission id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body(content = Option<WithdrawalDraft>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Withdrawn", body = SubmissionView),
+        (status = 404, description = "No such submission (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already withdrawn, or the window has closed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/submissions/{id}/withdrawal")]
+pub async fn withdraw_submission(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Business,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_uuid("id", &path)?;
+    let draft: WithdrawalDraft = if body.iter().all(u8::is_ascii_whitespace) {
+        WithdrawalDraft::default()
+    } else {
+        parse_json(&req, &body)?
+    };
+    change(state, req, who, body, id, move |filer, at| {
+        SubmissionCommand::Withdraw {
+            filer,
+            reason: draft.reason.clone(),
+            at,
+        }
+    })
+    .await
+}

@@ -1,0 +1,109 @@
+//! Configuration: command-line flags, each with an environment variable, with defaults that
+//! run a working service on a fresh machine (embedded store, localhost).
+
+use clap::{Args, Parser, Subcommand};
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "redtape",
+    version,
+    about = "Business-to-government regulatory feedback service"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// postgres://user@host/db (production) or sqlite://path; default: the embedded store at
+    /// ./data/redtape.sqlite.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "REDTAPE_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "REDTAPE_WORKERS", global = true)]
+    pub workers: Option<usize>,
+    /// Largest database pool (SQLite uses at most 8).
+    #[arg(
+        long,
+        env = "REDTAPE_DB_MAX_CONNECTIONS",
+        default_value_t = 32,
+        global = true
+    )]
+    pub db_max_connections: u32,
+    /// Days after filing during which a business may amend or withdraw a submission.
+    #[arg(long, env = "REDTAPE_AMENDMENT_WINDOW_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(i64).range(1..=3650), global = true)]
+    pub amendment_window_days: i64,
+    /// Log format: json (one object per line, for collectors) or text.
+    #[arg(long, env = "REDTAPE_LOG_FORMAT", default_value = "json",
+          value_parser = ["json", "text"], global = true)]
+    pub log_format: String,
+    /// Log filter in tracing's EnvFilter syntax (e.g. info,sqlx=warn).
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        default_value = "info,sqlx=warn",
+        global = true
+    )]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Replay every event into fresh read models (atomically) and exit.
+    Rebuild,
+    /// Issue or revoke bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print the OpenAPI document (as committed in api-spec/openapi.json).
+    Openapi,
+    /// Measure filing throughput and latency over HTTP (see docs/benchmarks.md).
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token and print it once on stdout (only its hash is stored).
+    Issue {
+        /// business, officer or admin.
+        #[arg(long)]
+        role: String,
+        /// For a business token: the existing filer to file as (default: a new filer).
+        #[arg(long)]
+        filer: Option<Uuid>,
+        /// A note for operators (who holds this token).
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Revoke a token by its id (printed when it was issued).
+    Revoke { token_id: Uuid },
+}
+
+pub fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if settings.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
