@@ -1,1 +1,19 @@
-fn main() {}
+//! End-to-end tests: the real application over real HTTP, on both stores.
+//!
+//! One test binary (shorter link times); cases are plain async functions that each module
+//! runs on SQLite and PostgreSQL through `on_both_stores!`.
+
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod access;
+mod durability;
+mod filing;
+mod idempotency;
+mod lifecycle;
+mod openapi;
+mod rebuild;
+mod reference;
+mod validation;

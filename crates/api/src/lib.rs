@@ -12,6 +12,9 @@
 //! - [`openapi`]: the OpenAPI document served at `/openapi.json`, with Swagger UI (embedded,
 //!   offline) at `/docs/`.
 
+// Tests may unwrap: a panic is how a test fails.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod extract;
 pub mod health;
 pub mod idempotency;

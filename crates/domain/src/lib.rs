@@ -12,6 +12,9 @@
 //!
 //! Everything outside this crate (stores, HTTP) depends on it; it depends on nothing of ours.
 
+// Tests may unwrap: a panic is how a test fails.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod access;
 pub mod geography;
 pub mod procedure;

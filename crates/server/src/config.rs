@@ -107,3 +107,12 @@ pub fn init_logging(settings: &Settings) {
         builder.init();
     }
 }
+
+impl Settings {
+    /// Settings from command-line style arguments (defaults and environment as for the
+    /// binary), for tests and the bench, so they run with exactly the production defaults.
+    pub fn from_args(args: &[&str]) -> Result<Settings, clap::Error> {
+        let argv = std::iter::once("redtape").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|cli| cli.settings)
+    }
+}

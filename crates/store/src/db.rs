@@ -139,6 +139,20 @@ impl Db {
     }
 }
 
+pub use sqlx::Error as SqlxError;
+
+/// Whether a database error means "not reachable right now" (503) rather than a bug (500).
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_)
+    )
+}
+
 /// Hides a password in a URL before it reaches an error message or a log.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -174,18 +188,4 @@ mod tests {
         );
         assert_eq!(redact("mysql://x"), "mysql://x");
     }
-}
-
-pub use sqlx::Error as SqlxError;
-
-/// Whether a database error means "not reachable right now" (503) rather than a bug (500).
-pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Tls(_)
-    )
 }

@@ -38,6 +38,17 @@ pub enum Claim {
     Mismatch,
 }
 
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    request_hash: String,
+    resource_id: String,
+    state: String,
+    status_code: Option<i32>,
+    location: Option<String>,
+    body: Option<String>,
+    locked_until: i64,
+}
+
 /// Claims `(principal, key)` for a request whose body hashes to `request_hash`.
 pub async fn claim(
     db: &Db,
@@ -59,13 +70,13 @@ pub async fn claim(
         if inserted == 1 {
             return Ok(Claim::Proceed { resource_id: resource_id.to_string() });
         }
-        let row: Option<(String, String, String, Option<i32>, Option<String>, Option<String>, i64)> =
+        let row: Option<KeyRow> =
             sqlx::query_as(
                 "SELECT request_hash, resource_id, state, status_code, location, body, locked_until \
                  FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2")
             .bind(principal).bind(key)
             .fetch_optional(pool).await?;
-        let Some((hash, stored_id, state, status, location, body, locked_until)) = row else {
+        let Some(KeyRow { request_hash: hash, resource_id: stored_id, state, status_code: status, location, body, locked_until }) = row else {
             // Deleted between the two statements (never happens today): treat as contention.
             return Ok(Claim::InProgress);
         };

@@ -25,6 +25,17 @@ use crate::StoreError;
 /// Name of the checkpoint row of the observations projection.
 pub const OBSERVATIONS: &str = "observations";
 
+/// How long a catch-up waits for events held back by another transaction.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy)]
+enum Mode {
+    /// One batch, for the live loop.
+    Batch,
+    /// Everything up to the target, into emptied read models.
+    Rebuild(Option<(i64, i64)>),
+}
+
 /// Events per transaction: large enough to amortise commits during a rebuild, small enough
 /// that a live batch holds the SQLite write lock only briefly.
 const BATCH: i64 = 500;
@@ -180,30 +191,78 @@ impl Projector {
 
     /// Projects one batch in one transaction; returns how many events it applied.
     pub async fn run_batch(&self) -> Result<usize, StoreError> {
-        self.transaction(false).await
+        Ok(self.transaction(Mode::Batch).await?.0)
     }
 
-    /// Projects until the log is exhausted; returns how many events were applied.
+    /// The commit-order key of the newest event committed so far, if any.
+    async fn target(&self) -> Result<Option<(i64, i64)>, StoreError> {
+        let row: Option<(i64, i64)> = match &self.db {
+            Db::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT txid, position FROM events ORDER BY txid DESC, position DESC LIMIT 1",
+                )
+                .fetch_optional(pool)
+                .await?
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_as("SELECT 0, position FROM event_log ORDER BY position DESC LIMIT 1")
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(row)
+    }
+
+    /// Projects every event committed before the call (and any that come meanwhile); returns
+    /// how many events were applied.
+    ///
+    /// On PostgreSQL an event can be committed yet not projectable for a moment: a
+    /// transaction that started earlier (in any database of the cluster) is still running,
+    /// and the xmin gate waits for it so nothing is skipped. So this does not stop at the
+    /// first empty batch; it waits, briefly polling, until the checkpoint has passed the
+    /// newest event seen at the start, or `deadline` elapses (then the live loop carries on).
     pub async fn catch_up(&self) -> Result<u64, StoreError> {
+        self.catch_up_within(DEFAULT_DEADLINE).await
+    }
+
+    pub async fn catch_up_within(&self, deadline: Duration) -> Result<u64, StoreError> {
+        let started = std::time::Instant::now();
+        let target = self.target().await?;
         let mut total = 0u64;
         loop {
-            let n = self.run_batch().await?;
+            let (n, checkpoint) = self.transaction(Mode::Batch).await?;
             total += n as u64;
-            if n == 0 {
+            let reached = target.is_none_or(|t| checkpoint >= t);
+            if n == 0 && reached {
                 return Ok(total);
+            }
+            if n == 0 {
+                if started.elapsed() > deadline {
+                    tracing::warn!(
+                        ?target,
+                        ?checkpoint,
+                        "projection is held back by a long-running transaction"
+                    );
+                    return Ok(total);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
     }
 
     /// Replays the whole log into empty read models in ONE transaction, so readers see the
     /// old tables until the new ones are complete (an atomic swap), and the live projector
-    /// waits on the checkpoint lock meanwhile. Returns the number of events replayed.
+    /// waits on the checkpoint lock meanwhile. Every event committed before the call is
+    /// included. Returns the number of events replayed.
     pub async fn rebuild(&self) -> Result<u64, StoreError> {
-        let n = self.transaction(true).await?;
+        let target = self.target().await?;
+        let (n, _) = self.transaction(Mode::Rebuild(target)).await?;
         Ok(n as u64)
     }
 
-    async fn transaction(&self, rebuild: bool) -> Result<usize, StoreError> {
+    async fn transaction(&self, mode: Mode) -> Result<(usize, (i64, i64)), StoreError> {
+        let rebuild = matches!(mode, Mode::Rebuild(_));
+        let started = std::time::Instant::now();
         // The two arms differ only in how the transaction starts and locks the checkpoint.
         macro_rules! body {
             ($tx:ident, $lock:expr, $module:ident) => {{
@@ -222,8 +281,17 @@ impl Projector {
                     let (next, n) = $module::step(&mut $tx, checkpoint, BATCH).await?;
                     checkpoint = next;
                     applied += n;
-                    if !rebuild || n == 0 {
-                        break;
+                    match mode {
+                        Mode::Batch => break,
+                        Mode::Rebuild(target) => {
+                            let reached = target.is_none_or(|t| checkpoint >= t);
+                            if n == 0 && (reached || started.elapsed() > DEFAULT_DEADLINE) {
+                                break;
+                            }
+                            if n == 0 {
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                        }
                     }
                 }
                 if applied > 0 || rebuild {
@@ -235,7 +303,7 @@ impl Projector {
                         .await?;
                 }
                 $tx.commit().await?;
-                Ok(applied)
+                Ok((applied, checkpoint))
             }};
         }
         match &self.db {
@@ -257,7 +325,7 @@ impl Projector {
             spawn_listener(pool.clone(), wake.clone(), shutdown.clone());
         }
         loop {
-            if let Err(e) = self.catch_up().await {
+            if let Err(e) = self.catch_up_within(Duration::from_millis(200)).await {
                 tracing::error!(error = %e, "projector batch failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }

@@ -1,0 +1,201 @@
+//! The `redtape` service as a library: configuration, command line, and wiring of the crates.
+//! The binary (`main.rs`) only calls [`cli_main`]; the end-to-end tests and the bench start
+//! the very same service through [`start`].
+//!
+//! `redtape` alone serves the API on the embedded store (`./data/redtape.sqlite`);
+//! `DATABASE_URL=postgres://...` switches to PostgreSQL. Subcommands cover the operator's jobs:
+//! `migrate`, `rebuild`, `token issue|revoke`, `openapi`, `bench`.
+
+pub mod bench;
+pub mod config;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, HttpServer};
+use clap::Parser;
+use redtape_api::AppState;
+use redtape_domain::submission::SubmissionServices;
+use redtape_domain::{ProcedureCatalogue, Role};
+use redtape_store::db::PoolOptions;
+use redtape_store::{Db, Projector, Submissions};
+use tokio::sync::{watch, Notify};
+
+pub use crate::config::Settings;
+use crate::config::{Cli, Command, TokenCommand};
+
+/// Parses the command line and runs it; the exit code reports success.
+pub async fn cli_main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    config::init_logging(&cli.settings);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("redtape: {e}");
+            let mut source = std::error::Error::source(e.as_ref());
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn connect(settings: &Settings) -> Result<Db, BoxError> {
+    let db = Db::connect(
+        settings.database_url.as_deref(),
+        &PoolOptions {
+            max_connections: settings.db_max_connections,
+            ..PoolOptions::default()
+        },
+    )
+    .await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn run(cli: Cli) -> Result<(), BoxError> {
+    let settings = cli.settings;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let db = connect(&settings).await?;
+            eprintln!("migrations applied ({} store)", db.backend().as_str());
+            Ok(())
+        }
+        Command::Rebuild => {
+            let db = connect(&settings).await?;
+            let started = std::time::Instant::now();
+            let n = Projector::new(db).rebuild().await?;
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "rebuilt read models from {n} events in {secs:.2}s ({:.0} events/s)",
+                n as f64 / secs.max(1e-9)
+            );
+            Ok(())
+        }
+        Command::Token(TokenCommand::Issue { role, filer, label }) => {
+            let db = connect(&settings).await?;
+            let role = Role::parse(&role).ok_or("--role must be business, officer or admin")?;
+            let filer = filer.map(redtape_domain::submission::FilerId);
+            let issued = redtape_store::tokens::issue(&db, role, filer, label.as_deref()).await?;
+            eprintln!(
+                "issued a {} token (id {}{}); it is shown once:",
+                role.as_str(),
+                issued.principal.token_id,
+                issued
+                    .principal
+                    .filer
+                    .map(|f| format!(", filer {f}"))
+                    .unwrap_or_default()
+            );
+            println!("{}", issued.token);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { token_id }) => {
+            let db = connect(&settings).await?;
+            if redtape_store::tokens::revoke(&db, token_id).await? {
+                eprintln!("revoked token {token_id}");
+                Ok(())
+            } else {
+                Err(format!("no live token with id {token_id}").into())
+            }
+        }
+        Command::Openapi => {
+            print!("{}", redtape_api::openapi::json());
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(args).await,
+    }
+}
+
+/// Everything `serve` starts, so tests and the bench can run the same service in-process.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub server: actix_web::dev::ServerHandle,
+    stop_projector: watch::Sender<bool>,
+    projector: tokio::task::JoinHandle<()>,
+    pub db: Db,
+}
+
+impl Running {
+    /// Stops accepting requests, lets in-flight ones finish, then drains the projector.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        let _ = self.stop_projector.send(true);
+        let _ = self.projector.await;
+        self.db.close().await;
+    }
+}
+
+/// Connects, migrates, catches the read models up, then serves until stopped.
+pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Server), BoxError> {
+    let db = connect(settings).await?;
+    let projector = Projector::new(db.clone());
+    let caught_up = projector.catch_up().await?;
+    tracing::info!(
+        events = caught_up,
+        store = db.backend().as_str(),
+        "read models caught up"
+    );
+
+    let wake = Arc::new(Notify::new());
+    let (stop_projector, stop_rx) = watch::channel(false);
+    let projector = tokio::spawn(projector.run(wake.clone(), Duration::from_millis(500), stop_rx));
+
+    let catalogue = Arc::new(ProcedureCatalogue::seed().clone());
+    let state = web::Data::new(AppState {
+        db: db.clone(),
+        submissions: Submissions::new(
+            &db,
+            SubmissionServices {
+                procedures: catalogue.clone(),
+                amendment_window_days: settings.amendment_window_days,
+            },
+            wake,
+        ),
+        catalogue,
+    });
+    let server = HttpServer::new(move || redtape_api::app(state.clone()))
+        .workers(
+            settings
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        )
+        .shutdown_timeout(10)
+        .bind(&settings.bind)?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or("the server bound no address")?;
+    let server = server.run();
+    let running = Running {
+        addr,
+        server: server.handle(),
+        stop_projector,
+        projector,
+        db,
+    };
+    Ok((running, server))
+}
+
+async fn serve(settings: Settings) -> Result<(), BoxError> {
+    let (running, server) = start(&settings).await?;
+    tracing::info!(
+        addr = %running.addr,
+        store = running.db.backend().as_str(),
+        "redtape listening; API docs at /docs/"
+    );
+    eprintln!(
+        "redtape listening on http://{} (docs: http://{}/docs/)",
+        running.addr, running.addr
+    );
+    // actix handles SIGINT/SIGTERM: the server future ends after a graceful stop.
+    server.await?;
+    running.stop().await;
+    Ok(())
+}

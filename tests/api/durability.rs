@@ -1,0 +1,128 @@
+//! An acknowledged submission survives `kill -9`: the real binary is started, gets a 201,
+//! is killed with SIGKILL at once, and restarted; the submission and its observation row are
+//! there. Run on both stores.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{timing, Backend, TestStore};
+
+const BIN: &str = env!("CARGO_BIN_EXE_redtape");
+
+fn redtape(url: &str) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("DATABASE_URL", url)
+        .env("REDTAPE_BIND", "127.0.0.1:0")
+        .env("REDTAPE_WORKERS", "2")
+        .env("REDTAPE_LOG_FORMAT", "text")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Starts `redtape serve` and returns it with its address, read from its start-up line.
+fn serve(url: &str) -> (Child, String) {
+    let mut child = redtape(url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("redtape listening on http://") {
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("redtape did not start: {e}"));
+    (child, addr)
+}
+
+fn cli(url: &str, args: &[&str]) -> String {
+    let out = redtape(url)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "redtape {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+async fn kill_9_after_201_loses_nothing(backend: Backend) {
+    let Some(store) = TestStore::create(backend).await else {
+        return;
+    };
+    let token = cli(&store.url, &["token", "issue", "--role", "business"]);
+    assert!(token.starts_with("rt_") && token.len() == 67, "{token}");
+
+    let (mut child, addr) = serve(&store.url);
+    let client = awc::Client::default();
+    let mut res = client
+        .post(format!("http://{addr}/v1/timings"))
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .insert_header(("content-type", "application/json"))
+        .send_body(timing().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("post: {e}"));
+    assert_eq!(res.status().as_u16(), 201);
+    child.kill().unwrap_or_else(|e| panic!("kill: {e}")); // SIGKILL: no shutdown code runs
+    let _ = child.wait();
+    let created: serde_json::Value =
+        serde_json::from_slice(&res.body().await.unwrap_or_default()).unwrap_or_default();
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+
+    let (mut child, addr) = serve(&store.url);
+    let mut res = client
+        .get(format!("http://{addr}/v1/submissions/{id}"))
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get: {e}"));
+    assert_eq!(res.status().as_u16(), 200);
+    let read: serde_json::Value =
+        serde_json::from_slice(&res.body().await.unwrap_or_default()).unwrap_or_default();
+    assert_eq!(read, created);
+    // The restarted server caught the read model up before serving.
+    let db = redtape_store::Db::connect(Some(&store.url), &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let row = redtape_store::observations::get(&db, &id)
+        .await
+        .ok()
+        .flatten();
+    let row = row.unwrap_or_else(|| panic!("observation row for {id} is missing after restart"));
+    assert_eq!((row.status.as_str(), row.last_sequence), ("received", 1));
+    child.kill().unwrap_or_else(|e| panic!("kill: {e}"));
+    let _ = child.wait();
+
+    // The operator's rebuild command reproduces the same row.
+    cli(&store.url, &["rebuild"]);
+    let rebuilt = redtape_store::observations::get(&db, &id)
+        .await
+        .ok()
+        .flatten();
+    assert_eq!(rebuilt, Some(row));
+    db.close().await;
+}
+
+#[actix_web::test]
+async fn sqlite_kill_9_after_201_loses_nothing() {
+    kill_9_after_201_loses_nothing(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn postgres_kill_9_after_201_loses_nothing() {
+    kill_9_after_201_loses_nothing(Backend::Postgres).await;
+}

@@ -1,0 +1,67 @@
+//! Open reference data and probes.
+
+use crate::helpers::TestApp;
+
+async fn the_catalogue_and_both_maps_are_published(app: &TestApp) {
+    let procedures = app.get("/v1/procedures", None).await;
+    assert_eq!(procedures.status, 200);
+    let list = procedures.json();
+    let list = list.as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 12);
+    let br = list
+        .iter()
+        .find(|p| p["code"] == "1.001612")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(br["statutory_working_days"], 3);
+    assert_eq!(br["name_en"], "Business registration (new enterprise)");
+    assert_eq!(br["level"], "provincial");
+
+    let vn34 = app.get("/v1/provinces", None).await.json();
+    assert_eq!(vn34.as_array().map(Vec::len), Some(34));
+    assert_eq!(vn34[0]["geography"], "vn-34");
+    let vn63 = app.get("/v1/provinces?geography=vn-63", None).await.json();
+    assert_eq!(vn63.as_array().map(Vec::len), Some(63));
+    let bac_giang = vn63
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p["code"] == "24").cloned())
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            bac_giang["name"].as_str(),
+            bac_giang["successor_code"].as_str()
+        ),
+        (Some("Bắc Giang"), Some("24"))
+    );
+    let reply = app.get("/v1/provinces?geography=vn-99", None).await;
+    assert_eq!(
+        reply.violations(),
+        vec![("geography".to_string(), "one_of".to_string())]
+    );
+}
+
+async fn probes_answer(app: &TestApp) {
+    let health = app.get("/healthz", None).await;
+    assert_eq!(
+        (health.status, health.json()["status"].as_str()),
+        (200, Some("ok"))
+    );
+    let ready = app.get("/readyz", None).await.json();
+    let expected = match app.backend {
+        crate::helpers::Backend::Sqlite => "sqlite",
+        crate::helpers::Backend::Postgres => "postgres",
+    };
+    assert_eq!(ready["store"], expected);
+    let docs = app.get("/docs/", None).await;
+    assert_eq!(docs.status, 200);
+    assert!(
+        String::from_utf8_lossy(&docs.body).contains("swagger"),
+        "the docs UI is embedded"
+    );
+    // /docs redirects to /docs/ (the client follows it).
+    let redirected = app.get("/docs", None).await;
+    assert_eq!(redirected.status, 200);
+    assert_eq!(redirected.body, docs.body);
+}
+
+crate::on_both_stores!(the_catalogue_and_both_maps_are_published, probes_answer);
