@@ -218,6 +218,9 @@ pub async fn spawn_on(backend: Backend, store: TestStore) -> Option<TestApp> {
         "2",
         "--db-max-connections",
         "5",
+        // Revocation must take effect at once in the tests that revoke.
+        "--token-cache-seconds",
+        "0",
     ])
     .unwrap_or_else(|e| panic!("settings: {e}"));
     let (running, server) = redtape::start(&settings)

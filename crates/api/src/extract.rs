@@ -7,7 +7,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures::future::LocalBoxFuture;
 use redtape_domain::submission::FilerId;
 use redtape_domain::Role;
-use redtape_store::tokens::{self, Principal};
+use redtape_store::tokens::Principal;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -107,7 +107,9 @@ impl FromRequest for Business {
             let token = token?;
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let principal = tokens::authenticate(&state.db, &token)
+            let principal = state
+                .tokens
+                .authenticate(&state.db, &token)
                 .await?
                 .ok_or(ApiError::Unauthorized("the token is unknown or revoked"))?;
             match (principal.role, principal.filer) {

@@ -43,6 +43,7 @@ pub struct AppState {
     pub db: Db,
     pub submissions: Submissions,
     pub catalogue: Arc<ProcedureCatalogue>,
+    pub tokens: redtape_store::tokens::TokenCache,
 }
 
 /// Builds the application: routes, limits, middleware. Used by the server and by the tests,

@@ -191,24 +191,24 @@ async fn file(
     idempotency::run(&state2, &req2, &caller, &body, new_id, |id| async move {
         let uuid = path_uuid("id", &id)?;
         let at = now();
-        match state
+        let history = match state
             .submissions
-            .execute(&id, command(who.filer, at), metadata(&req, &who, at))
+            .create(&id, command(who.filer, at), metadata(&req, &who, at))
             .await
         {
-            Ok(_) => {}
-            // A retry that takes over an abandoned claim finds the submission it created before
-            // the crash: answer with it instead of filing twice.
+            Ok(history) => history,
+            // A retry that takes over an abandoned claim finds the submission it created
+            // before the crash: answer with it instead of filing twice.
             Err(CommandError::Rule(redtape_domain::submission::SubmissionError::AlreadyExists)) => {
+                state
+                    .submissions
+                    .history(&id)
+                    .await?
+                    .filter(|h| h.state.filer == Some(who.filer))
+                    .ok_or_else(|| ApiError::NotFound("no such submission".into()))?
             }
             Err(e) => return Err(e.into()),
-        }
-        let history = state
-            .submissions
-            .history(&id)
-            .await?
-            .filter(|h| h.state.filer == Some(who.filer))
-            .ok_or_else(|| ApiError::NotFound("no such submission".into()))?;
+        };
         view_outcome(uuid, &history, StatusCode::CREATED)
     })
     .await

@@ -46,6 +46,11 @@ pub struct Settings {
     #[arg(long, env = "REDTAPE_AMENDMENT_WINDOW_DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(i64).range(1..=3650), global = true)]
     pub amendment_window_days: i64,
+    /// Seconds a successful token lookup is remembered (so a revocation takes effect within
+    /// this time); 0 checks the database on every request.
+    #[arg(long, env = "REDTAPE_TOKEN_CACHE_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=300), global = true)]
+    pub token_cache_seconds: u64,
     /// Log format: json (one object per line, for collectors) or text.
     #[arg(long, env = "REDTAPE_LOG_FORMAT", default_value = "json",
           value_parser = ["json", "text"], global = true)]

@@ -158,6 +158,9 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
             wake,
         ),
         catalogue,
+        tokens: redtape_store::tokens::TokenCache::new(Duration::from_secs(
+            settings.token_cache_seconds,
+        )),
     });
     let server = HttpServer::new(move || redtape_api::app(state.clone()))
         .workers(

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
 use redtape_domain::submission::{
@@ -125,6 +125,40 @@ impl Submissions {
         Ok(committed)
     }
 
+    /// Files a new submission under a freshly generated id. The id cannot have events yet,
+    /// so the aggregate is not loaded (one round trip saved on the hot path); if it does exist
+    /// after all (a retry reusing its id), the commit's optimistic-concurrency check refuses
+    /// it and the caller is told `AlreadyExists`. Returns the new submission's history.
+    pub async fn create(
+        &self,
+        id: &str,
+        command: SubmissionCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<SubmissionHistory, CommandError> {
+        let committed = on_store!(&self.store, store => {
+            let mut context = EventStoreAggregateContext {
+                aggregate_id: id.to_string(),
+                aggregate: Submission::default(),
+                current_sequence: 0,
+                current_snapshot: None,
+            };
+            let sink = Default::default();
+            context
+                .aggregate
+                .handle(command, &self.services, &sink)
+                .await
+                .map_err(CommandError::Rule)?;
+            match store.commit(sink.collect().await, context, metadata).await {
+                Err(AggregateError::AggregateConflict) => {
+                    return Err(CommandError::Rule(SubmissionError::AlreadyExists))
+                }
+                other => other?,
+            }
+        });
+        self.wake.notify_one();
+        Ok(SubmissionHistory::from_envelopes(committed))
+    }
+
     /// The full history of a submission, `None` if it does not exist. Answered from the
     /// events, so a filer always reads its own latest write.
     pub async fn history(&self, id: &str) -> Result<Option<SubmissionHistory>, CommandError> {
@@ -133,6 +167,13 @@ impl Submissions {
         if envelopes.is_empty() {
             return Ok(None);
         }
+        Ok(Some(SubmissionHistory::from_envelopes(envelopes)))
+    }
+}
+
+impl SubmissionHistory {
+    /// Folds envelopes (in sequence order) into the state they produce.
+    pub fn from_envelopes(envelopes: Vec<EventEnvelope<Submission>>) -> Self {
         let mut state = Submission::default();
         let mut events = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
@@ -143,6 +184,6 @@ impl Submissions {
                 metadata: envelope.metadata,
             });
         }
-        Ok(Some(SubmissionHistory { state, events }))
+        SubmissionHistory { state, events }
     }
 }

@@ -98,8 +98,12 @@ impl Db {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
-            // One writer at a time anyway; a few connections serve concurrent readers.
-            .max_connections(options.max_connections.clamp(1, 8))
+            // One connection. SQLite admits one writer at a time; with several connections,
+            // writers collide on the lock and SQLite's busy handler makes them sleep with
+            // backoff (measured: p99 133 ms, 930 submissions/s at 32 clients). One
+            // connection turns that into a FIFO queue in the pool, and statements on an
+            // embedded database take microseconds.
+            .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(opts)
             .await
@@ -170,6 +174,61 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Creates an empty PostgreSQL database through an administrative connection and returns the
+/// URL of the new database (for tests and benchmarks that must not touch real data).
+pub async fn create_pg_database(admin_url: &str, name: &str) -> Result<String, StoreError> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(StoreError::BadUrl {
+            url: name.to_string(),
+            reason: "database names here are lower-case letters, digits and _".into(),
+        });
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await
+        .map_err(StoreError::Connect)?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url, |(base, _)| base);
+    Ok(format!("{base}/{name}"))
+}
+
+/// Drops a database created by [`create_pg_database`], closing its sessions.
+pub async fn drop_pg_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await
+        .map_err(StoreError::Connect)?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Counts the events in the log (bench and operations checks).
+pub async fn count_events(db: &Db) -> Result<i64, StoreError> {
+    let n: (i64,) = crate::on_pool!(db, pool =>
+        sqlx::query_as("SELECT count(*) FROM events").fetch_one(pool).await)?;
+    Ok(n.0)
+}
+
+/// Counts the observation rows.
+pub async fn count_observations(db: &Db) -> Result<i64, StoreError> {
+    let n: (i64,) = crate::on_pool!(db, pool =>
+        sqlx::query_as("SELECT count(*) FROM observations").fetch_one(pool).await)?;
+    Ok(n.0)
 }
 
 #[cfg(test)]

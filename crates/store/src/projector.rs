@@ -25,6 +25,9 @@ use crate::StoreError;
 /// Name of the checkpoint row of the observations projection.
 pub const OBSERVATIONS: &str = "observations";
 
+/// How long the live projector waits after a wake before projecting (see `run`).
+const DEBOUNCE: Duration = Duration::from_millis(10);
+
 /// How long a catch-up waits for events held back by another transaction.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -325,12 +328,26 @@ impl Projector {
             spawn_listener(pool.clone(), wake.clone(), shutdown.clone());
         }
         loop {
-            if let Err(e) = self.catch_up_within(Duration::from_millis(200)).await {
-                tracing::error!(error = %e, "projector batch failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            // Batches until one comes back short: no target query and no extra empty
+            // transaction per wake, which matters under load. Events held back by the
+            // PostgreSQL xmin gate are picked up at the next wake or poll.
+            loop {
+                match self.run_batch().await {
+                    Ok(n) if n as i64 == BATCH => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "projector batch failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
             }
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = wake.notified() => {
+                    // Let a burst of commits accumulate: one transaction for many events
+                    // instead of one per event. Read models still follow within milliseconds.
+                    tokio::time::sleep(DEBOUNCE).await;
+                }
                 _ = tokio::time::sleep(poll) => {}
                 _ = shutdown.changed() => {
                     // One last pass so nothing committed before shutdown waits for a restart.

@@ -113,3 +113,50 @@ pub async fn revoke(db: &Db, token_id: Uuid) -> Result<bool, StoreError> {
             .execute(pool).await?.rows_affected());
     Ok(done == 1)
 }
+
+/// Remembers recent successful authentications for a short time, so the hot path does not
+/// query the token table on every request. A revocation therefore takes effect within
+/// `ttl` (10 seconds by default; `REDTAPE_TOKEN_CACHE_SECONDS`, 0 turns caching off).
+/// Failed lookups are never cached.
+pub struct TokenCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
+}
+
+/// Upper bound on cached tokens; past it the cache is cleared (tokens are few in practice).
+const CACHE_CAPACITY: usize = 100_000;
+
+impl TokenCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            entries: Default::default(),
+        }
+    }
+
+    pub async fn authenticate(
+        &self,
+        db: &Db,
+        token: &str,
+    ) -> Result<Option<Principal>, StoreError> {
+        if self.ttl.is_zero() {
+            return authenticate(db, token).await;
+        }
+        let key = hash(token);
+        if let Ok(entries) = self.entries.lock() {
+            if let Some((principal, at)) = entries.get(&key) {
+                if at.elapsed() < self.ttl {
+                    return Ok(Some(principal.clone()));
+                }
+            }
+        }
+        let found = authenticate(db, token).await?;
+        if let (Some(principal), Ok(mut entries)) = (&found, self.entries.lock()) {
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+            entries.insert(key, (principal.clone(), std::time::Instant::now()));
+        }
+        Ok(found)
+    }
+}
