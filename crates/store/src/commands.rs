@@ -14,10 +14,10 @@ use postgres_es::PostgresEventRepository;
 use redtape_domain::submission::{
     Submission, SubmissionCommand, SubmissionError, SubmissionEvent, SubmissionServices,
 };
-use sqlite_es::SqliteEventRepository;
 use tokio::sync::Notify;
 
 use crate::db::Db;
+use crate::group_commit::GroupCommitRepository;
 
 /// Why a command did not commit.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +65,7 @@ pub struct SubmissionHistory {
 
 enum Store {
     Postgres(PersistedEventStore<PostgresEventRepository, Submission>),
-    Sqlite(PersistedEventStore<SqliteEventRepository, Submission>),
+    Sqlite(PersistedEventStore<GroupCommitRepository, Submission>),
 }
 
 macro_rules! on_store {
@@ -91,7 +91,7 @@ impl Submissions {
                 PostgresEventRepository::new(pool.clone()),
             )),
             Db::Sqlite(pool) => Store::Sqlite(PersistedEventStore::new_event_store(
-                SqliteEventRepository::new(pool.clone()),
+                GroupCommitRepository::new(pool.clone()),
             )),
         };
         Self {

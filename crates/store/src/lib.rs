@@ -10,6 +10,7 @@
 //!
 //! - [`db`]: connecting, pool settings (durability first), migrations from `migrations/`.
 //! - [`commands`]: the cqrs-es framework for the `Submission` aggregate and its event history.
+//! - [`group_commit`]: SQLite writes grouped into one transaction (one fsync) per burst.
 //! - [`projector`]: the checkpointed, exactly-once projector that tails the event log in commit
 //!   order and maintains the read models (DESIGN.md "Storage"); also `rebuild`.
 //! - [`observations`]: the `observations` read model, one row per submission.
@@ -21,6 +22,7 @@
 
 pub mod commands;
 pub mod db;
+pub mod group_commit;
 pub mod idempotency;
 pub mod observations;
 pub mod projector;
