@@ -294,3 +294,58 @@ impl From<SubmissionError> for ApiError {
         }
     }
 }
+
+/// The problems any authenticated POST with a JSON body may answer with: one list shared by
+/// every write endpoint's OpenAPI description, so they cannot disagree.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Documentation only: never constructed.
+pub enum WriteProblems {
+    /// The body is not JSON (syntax).
+    #[response(status = 400, content_type = "application/problem+json")]
+    MalformedJson(Problem),
+    /// No token, another scheme, or an unknown or revoked token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The token's role may not use this endpoint.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// A request with the same Idempotency-Key is still running, or a concurrent change to the
+    /// same submission won (both: retry after `Retry-After`), or the submission is withdrawn or
+    /// past its amendment window.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+    /// The body is over 64 KiB.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+    /// The body is not `application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+    /// A field breaks a rule (see `errors`: a JSON pointer and a rule code each), or the
+    /// Idempotency-Key was used before with another body.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// The database does not answer; retry after `Retry-After`.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
+/// The problems an authenticated read of one submission may answer with.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Documentation only: never constructed.
+pub enum ReadProblems {
+    /// No token, another scheme, or an unknown or revoked token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The token's role may not use this endpoint.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such submission, or another business's (the two are indistinguishable).
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The id is not a UUID.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// The database does not answer; retry after `Retry-After`.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::extract::{parse_json, path_uuid, Business, RequestId};
 use crate::idempotency::{self, Outcome};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, ReadProblems, WriteProblems};
 use crate::AppState;
 
 /// One event in a submission's history.
@@ -226,13 +226,7 @@ async fn file(
     responses(
         (status = 201, description = "Filed", body = SubmissionView,
          headers(("Location" = String, description = "URL of the new submission"))),
-        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a business token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Same Idempotency-Key still in progress", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field breaks a rule, or the Idempotency-Key was used with another body", body = Problem, content_type = "application/problem+json"),
+        WriteProblems,
     ),
     security(("bearer" = []))
 )]
@@ -261,10 +255,7 @@ pub async fn report_timing(
     responses(
         (status = 201, description = "Filed", body = SubmissionView,
          headers(("Location" = String, description = "URL of the new submission"))),
-        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a business token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field breaks a rule", body = Problem, content_type = "application/problem+json"),
+        WriteProblems,
     ),
     security(("bearer" = []))
 )]
@@ -291,8 +282,7 @@ pub async fn file_complaint(
     params(("id" = Uuid, Path, description = "Submission id")),
     responses(
         (status = 200, description = "The submission", body = SubmissionView),
-        (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such submission (or not yours)", body = Problem, content_type = "application/problem+json"),
+        ReadProblems,
     ),
     security(("bearer" = []))
 )]
@@ -368,9 +358,8 @@ async fn change(
     request_body(content = AmendmentDraft, content_type = "application/json"),
     responses(
         (status = 200, description = "Amended; the submission as it is now", body = SubmissionView),
-        (status = 404, description = "No such submission (or not yours)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Withdrawn, or the amendment window has closed", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The corrected submission breaks a rule, or changes nothing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such submission, or another business's", body = Problem, content_type = "application/problem+json"),
+        WriteProblems,
     ),
     security(("bearer" = []))
 )]
@@ -405,8 +394,8 @@ pub async fn amend_submission(
     request_body(content = Option<WithdrawalDraft>, content_type = "application/json"),
     responses(
         (status = 200, description = "Withdrawn", body = SubmissionView),
-        (status = 404, description = "No such submission (or not yours)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already withdrawn, or the window has closed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such submission, or another business's", body = Problem, content_type = "application/problem+json"),
+        WriteProblems,
     ),
     security(("bearer" = []))
 )]
