@@ -7,12 +7,7 @@ use crate::helpers::{complaint, timing, TestApp};
 async fn a_timing_is_filed_read_back_and_projected(app: &TestApp) {
     let token = app.token(Role::Business).await;
     let reply = app.post("/v1/timings", &token, &timing()).await;
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.expect(201);
     let created = reply.json();
     let id = created["id"].as_str().unwrap_or_default().to_string();
     assert_eq!(
@@ -73,12 +68,7 @@ async fn a_complaint_on_the_old_map_is_mapped_to_its_successor(app: &TestApp) {
     // 27 was Bắc Ninh until 2025-06-30; it merged into code 24 (the new Bắc Ninh).
     body["province_code"] = "27".into();
     let reply = app.post("/v1/complaints", &token, &body).await;
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.expect(201);
     let created = reply.json();
     assert_eq!(created["geography"], "vn-63");
     assert_eq!(created["province_name"], "Bắc Ninh");
@@ -122,12 +112,7 @@ async fn a_pending_timing_counts_in_the_year_it_was_submitted(app: &TestApp) {
         o.remove("outcome")
     });
     let reply = app.post("/v1/timings", &token, &body).await;
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.expect(201);
     let id = reply.json()["id"].as_str().unwrap_or_default().to_string();
     let row = app
         .observation(&id)

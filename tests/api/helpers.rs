@@ -153,6 +153,17 @@ impl Reply {
         })
     }
 
+    /// Asserts the status (showing the body when it differs) and returns the JSON body.
+    pub fn expect(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self.json()
+    }
+
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)

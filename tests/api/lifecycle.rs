@@ -7,12 +7,7 @@ use crate::helpers::{timing, TestApp};
 
 async fn file(app: &TestApp, token: &str) -> String {
     let reply = app.post("/v1/timings", token, &timing()).await;
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.expect(201);
     reply.json()["id"].as_str().unwrap_or_default().to_string()
 }
 
@@ -30,12 +25,7 @@ async fn an_amendment_is_a_new_event_and_updates_the_observation(app: &TestApp) 
             &amendment,
         )
         .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.expect(200);
     let view = reply.json();
     assert_eq!(view["amendments"], 1);
     assert_eq!(view["version"], 2);
@@ -127,12 +117,7 @@ async fn a_withdrawn_submission_takes_no_more_changes(app: &TestApp) {
             &json!({"reason": "wrong province"}),
         )
         .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.expect(200);
     assert_eq!(reply.json()["status"], "withdrawn");
     assert_eq!(reply.json()["history"][1]["reason"], "wrong province");
     let row = app
@@ -171,16 +156,62 @@ async fn a_withdrawal_needs_no_body(app: &TestApp) {
             None,
         )
         .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.expect(200);
     assert_eq!(reply.json()["status"], "withdrawn");
 }
 
+/// Concurrent amendments of one submission: each either lands as its own event or gets a
+/// 409 to retry; none is lost or applied twice (optimistic concurrency on the sequence).
+async fn concurrent_amendments_are_serialized_not_lost(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    let id = file(app, &token).await;
+    let path = format!("/v1/submissions/{id}/amendments");
+    let bodies: Vec<serde_json::Value> = (2..14)
+        .map(|visits| json!({"reason": format!("visits were {visits}"), "changes": {"visits": visits}}))
+        .collect();
+    let replies =
+        futures::future::join_all(bodies.iter().map(|b| app.post(&path, &token, b))).await;
+    let mut landed = 0;
+    for r in &replies {
+        match r.status {
+            200 => landed += 1,
+            409 => assert_eq!(r.problem(409)["type"], "/problems/concurrent-change"),
+            other => panic!("unexpected {other}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    assert!(landed >= 1);
+    let view = app
+        .get(&format!("/v1/submissions/{id}"), Some(&token))
+        .await
+        .json();
+    assert_eq!(view["version"], 1 + landed);
+    assert_eq!(view["amendments"], landed);
+    let history = view["history"].as_array().cloned().unwrap_or_default();
+    let sequences: Vec<i64> = history
+        .iter()
+        .filter_map(|h| h["sequence"].as_i64())
+        .collect();
+    assert_eq!(sequences, (1..=1 + landed).collect::<Vec<i64>>());
+    let row = app
+        .observation(&id)
+        .await
+        .unwrap_or_else(|| panic!("no observation"));
+    assert_eq!(i64::from(row.amendments), landed);
+    assert_eq!(row.last_sequence, 1 + landed);
+    // The row shows the value of the last amendment that landed.
+    let last_reason = history
+        .last()
+        .and_then(|h| h["reason"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        last_reason,
+        format!("visits were {}", row.visits.unwrap_or(-1))
+    );
+}
+
 crate::on_both_stores!(
+    concurrent_amendments_are_serialized_not_lost,
     an_amendment_is_a_new_event_and_updates_the_observation,
     an_invalid_amendment_changes_nothing,
     a_withdrawn_submission_takes_no_more_changes,

@@ -24,12 +24,7 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
             body["costs"]["official_fees"] = (1000 * i as i64).into();
             app.post("/v1/timings", token, &body).await
         };
-        assert_eq!(
-            reply.status,
-            201,
-            "{}",
-            String::from_utf8_lossy(&reply.body)
-        );
+        reply.expect(201);
         ids.push((
             i,
             reply.json()["id"].as_str().unwrap_or_default().to_string(),
