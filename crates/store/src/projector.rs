@@ -351,7 +351,15 @@ impl Projector {
                 _ = tokio::time::sleep(poll) => {}
                 _ = shutdown.changed() => {
                     // One last pass so nothing committed before shutdown waits for a restart.
-                    let _ = self.catch_up().await;
+                    // Pooled connections first opened on an HTTP worker's runtime die with
+                    // it when the server stops; the pool replaces them, so retry briefly.
+                    for _ in 0..3 {
+                        match self.catch_up_within(Duration::from_secs(5)).await {
+                            Ok(_) => return,
+                            Err(e) => tracing::debug!(error = %e, "final projection pass retried"),
+                        }
+                    }
+                    tracing::warn!("final projection pass failed; the next start catches up");
                     return;
                 }
             }
