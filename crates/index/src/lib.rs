@@ -1,0 +1,23 @@
+//! # redtape-index
+//!
+//! The compliance-burden methodology, version 1.0 (shared/design/METHODOLOGY.md, restated in
+//! docs/methodology.md), as pure functions: no I/O, no clock, no randomness that is not seeded.
+//! Every published figure is computed here, so this crate is where the golden tests live.
+//!
+//! - [`percentile`]: the "type 7" percentile (numpy's default, PostgreSQL's percentile_cont).
+//! - [`calendar`]: working days (Monday to Friday, minus holidays, plus make-up working days).
+//! - [`rounding`]: half away from zero, applied on output only.
+//! - [`cell`]: per-cell statistics and disclosure control (suppression below k).
+//! - [`cbi`]: the Compliance Burden Index, ranks and province composites.
+
+// Tests may unwrap: a panic is how a test fails.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod calendar;
+pub mod cbi;
+pub mod cell;
+pub mod percentile;
+pub mod rounding;
+
+/// Stamped on every figure; a change to any rule is a new version.
+pub const METHODOLOGY_VERSION: &str = "1.0";
