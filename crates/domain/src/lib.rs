@@ -18,6 +18,7 @@
 pub mod access;
 pub mod geography;
 pub mod procedure;
+pub mod procedure_terms;
 pub mod submission;
 pub mod validation;
 pub mod values;

@@ -1,0 +1,465 @@
+//! The `Procedure` aggregate: a procedure's statutory terms over time.
+//!
+//! The methodology compares each timing with "the statutory limit in force on submitted_on"
+//! (§2), and reforms change limits from an effective date, so a procedure is a timeline, not a
+//! row: `ProcedureRegistered` opens it, `StatutoryTermsChanged` (a reform) adds a period from
+//! its effective date, `ProcedureAbolished` closes it. The aggregate id is the procedure code.
+//! Periods are appended in date order, so "in force on d" is the last period starting on or
+//! before d.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::procedure::{Procedure, ProcedureLevel};
+use crate::submission::report::earliest_date;
+use crate::validation::Violations;
+
+pub const EVENT_VERSION: &str = "1.0";
+
+/// The terms in force from a date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    pub effective_from: NaiveDate,
+    pub statutory_working_days: u16,
+    pub official_fee_vnd: Option<i64>,
+    /// The law or decision that set these terms.
+    pub legal_basis: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ProcedureEvent {
+    ProcedureRegistered {
+        code: String,
+        name_vi: String,
+        name_en: String,
+        level: ProcedureLevel,
+        agency: String,
+        terms: Terms,
+        registered_at: DateTime<Utc>,
+    },
+    /// A reform: new terms from `terms.effective_from`.
+    StatutoryTermsChanged {
+        terms: Terms,
+        changed_at: DateTime<Utc>,
+    },
+    ProcedureAbolished {
+        effective_from: NaiveDate,
+        legal_basis: String,
+        abolished_at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for ProcedureEvent {
+    fn event_type(&self) -> String {
+        match self {
+            ProcedureEvent::ProcedureRegistered { .. } => "ProcedureRegistered",
+            ProcedureEvent::StatutoryTermsChanged { .. } => "StatutoryTermsChanged",
+            ProcedureEvent::ProcedureAbolished { .. } => "ProcedureAbolished",
+        }
+        .to_string()
+    }
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_string()
+    }
+}
+
+pub enum ProcedureCommand {
+    /// Registers a procedure whose first terms start at `terms.effective_from`.
+    Register {
+        procedure: Procedure,
+        effective_from: NaiveDate,
+        at: DateTime<Utc>,
+    },
+    Reform {
+        terms: Terms,
+        at: DateTime<Utc>,
+    },
+    Abolish {
+        effective_from: NaiveDate,
+        legal_basis: String,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProcedureError {
+    #[error("the procedure is invalid: {0}")]
+    Invalid(Violations),
+    #[error("a procedure with this code is already registered")]
+    AlreadyRegistered,
+    #[error("no such procedure")]
+    NotFound,
+    #[error("the procedure was abolished from {0}")]
+    Abolished(NaiveDate),
+}
+
+/// A procedure's timeline.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcedureTimeline {
+    pub code: Option<String>,
+    pub name_vi: String,
+    pub name_en: String,
+    pub level: Option<ProcedureLevel>,
+    pub agency: String,
+    /// In effective-date order.
+    pub periods: Vec<Terms>,
+    pub abolished_from: Option<NaiveDate>,
+}
+
+impl ProcedureTimeline {
+    /// The terms in force on `day`: none before the first period or from abolition on.
+    pub fn terms_on(&self, day: NaiveDate) -> Option<&Terms> {
+        if self.abolished_from.is_some_and(|a| day >= a) {
+            return None;
+        }
+        self.periods.iter().rev().find(|t| t.effective_from <= day)
+    }
+
+    /// The statutory limit in working days in force on `day`.
+    pub fn limit_on(&self, day: NaiveDate) -> Option<u16> {
+        self.terms_on(day).map(|t| t.statutory_working_days)
+    }
+
+    /// Dates on which terms changed after registration (reform years are marked on trends).
+    pub fn reform_dates(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.periods.iter().skip(1).map(|t| t.effective_from)
+    }
+
+    fn check_terms(&self, terms: &Terms) -> Result<(), ProcedureError> {
+        let mut v = Violations::new();
+        if !(1..=3650).contains(&terms.statutory_working_days) {
+            v.push(
+                "/statutory_working_days",
+                "range",
+                "must be between 1 and 3650 working days",
+            );
+        }
+        if terms
+            .official_fee_vnd
+            .is_some_and(|f| !(0..=crate::values::MAX_VND).contains(&f))
+        {
+            v.push(
+                "/official_fee_vnd",
+                "range",
+                "must be between 0 and 10^12 VND",
+            );
+        }
+        if terms.legal_basis.trim().is_empty() {
+            v.push(
+                "/legal_basis",
+                "required",
+                "name the law or decision that sets these terms",
+            );
+        }
+        if terms.effective_from < earliest_date() {
+            v.push(
+                "/effective_from",
+                "too_old",
+                format!("must be on or after {}", earliest_date()),
+            );
+        }
+        if let Some(last) = self.periods.last() {
+            if terms.effective_from <= last.effective_from {
+                v.push(
+                    "/effective_from",
+                    "after_previous_terms",
+                    format!(
+                        "must be after {}, when the current terms took effect",
+                        last.effective_from
+                    ),
+                );
+            }
+        }
+        v.into_result().map_err(ProcedureError::Invalid)
+    }
+}
+
+impl Aggregate for ProcedureTimeline {
+    const TYPE: &'static str = "Procedure";
+    type Command = ProcedureCommand;
+    type Event = ProcedureEvent;
+    type Error = ProcedureError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let event = match command {
+            ProcedureCommand::Register {
+                procedure,
+                effective_from,
+                at,
+            } => {
+                if self.code.is_some() {
+                    return Err(ProcedureError::AlreadyRegistered);
+                }
+                let terms = Terms {
+                    effective_from,
+                    statutory_working_days: procedure.statutory_working_days,
+                    official_fee_vnd: procedure.official_fee_vnd,
+                    legal_basis: procedure.legal_basis.clone(),
+                };
+                let mut v = Violations::new();
+                for (pointer, text) in [
+                    ("/name_vi", &procedure.name_vi),
+                    ("/name_en", &procedure.name_en),
+                    ("/agency", &procedure.agency),
+                ] {
+                    if text.trim().is_empty() {
+                        v.push(pointer, "required", "must not be blank");
+                    }
+                }
+                v.into_result().map_err(ProcedureError::Invalid)?;
+                self.check_terms(&terms)?;
+                ProcedureEvent::ProcedureRegistered {
+                    code: procedure.code.as_str().to_string(),
+                    name_vi: procedure.name_vi,
+                    name_en: procedure.name_en,
+                    level: procedure.level,
+                    agency: procedure.agency,
+                    terms,
+                    registered_at: at,
+                }
+            }
+            ProcedureCommand::Reform { terms, at } => {
+                self.check_open()?;
+                self.check_terms(&terms)?;
+                ProcedureEvent::StatutoryTermsChanged {
+                    terms,
+                    changed_at: at,
+                }
+            }
+            ProcedureCommand::Abolish {
+                effective_from,
+                legal_basis,
+                at,
+            } => {
+                self.check_open()?;
+                let mut v = Violations::new();
+                if legal_basis.trim().is_empty() {
+                    v.push(
+                        "/legal_basis",
+                        "required",
+                        "name the law or decision that abolishes it",
+                    );
+                }
+                if self
+                    .periods
+                    .first()
+                    .is_some_and(|t| effective_from <= t.effective_from)
+                {
+                    v.push(
+                        "/effective_from",
+                        "after_registration",
+                        "must be after the procedure took effect",
+                    );
+                }
+                v.into_result().map_err(ProcedureError::Invalid)?;
+                ProcedureEvent::ProcedureAbolished {
+                    effective_from,
+                    legal_basis,
+                    abolished_at: at,
+                }
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            ProcedureEvent::ProcedureRegistered {
+                code,
+                name_vi,
+                name_en,
+                level,
+                agency,
+                terms,
+                ..
+            } => {
+                self.code = Some(code);
+                self.name_vi = name_vi;
+                self.name_en = name_en;
+                self.level = Some(level);
+                self.agency = agency;
+                self.periods = vec![terms];
+            }
+            ProcedureEvent::StatutoryTermsChanged { terms, .. } => self.periods.push(terms),
+            ProcedureEvent::ProcedureAbolished { effective_from, .. } => {
+                self.abolished_from = Some(effective_from)
+            }
+        }
+    }
+}
+
+impl ProcedureTimeline {
+    fn check_open(&self) -> Result<(), ProcedureError> {
+        if self.code.is_none() {
+            return Err(ProcedureError::NotFound);
+        }
+        match self.abolished_from {
+            Some(day) => Err(ProcedureError::Abolished(day)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use cqrs_es::test::TestFramework;
+
+    use super::*;
+    use crate::ProcedureCatalogue;
+
+    type Framework = TestFramework<ProcedureTimeline>;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 10, 1, 0, 0, 0).unwrap()
+    }
+    fn registered() -> ProcedureEvent {
+        let seed = ProcedureCatalogue::seed().get("1.001612").unwrap().clone();
+        ProcedureEvent::ProcedureRegistered {
+            code: "1.001612".into(),
+            name_vi: seed.name_vi,
+            name_en: seed.name_en,
+            level: seed.level,
+            agency: seed.agency,
+            terms: Terms {
+                effective_from: day(2021, 1, 1),
+                statutory_working_days: 3,
+                official_fee_vnd: Some(50_000),
+                legal_basis: seed.legal_basis,
+            },
+            registered_at: at(),
+        }
+    }
+    fn reform(from: NaiveDate, days: u16) -> Terms {
+        Terms {
+            effective_from: from,
+            statutory_working_days: days,
+            official_fee_vnd: Some(0),
+            legal_basis: "Decree X".into(),
+        }
+    }
+
+    #[test]
+    fn the_seed_registers() {
+        let seed = ProcedureCatalogue::seed().get("1.001612").unwrap().clone();
+        Framework::with(())
+            .given_no_previous_events()
+            .when(ProcedureCommand::Register {
+                procedure: seed,
+                effective_from: day(2021, 1, 1),
+                at: at(),
+            })
+            .then_expect_events(vec![registered()]);
+        Framework::with(())
+            .given(vec![registered()])
+            .when(ProcedureCommand::Register {
+                procedure: ProcedureCatalogue::seed().get("1.001612").unwrap().clone(),
+                effective_from: day(2021, 1, 1),
+                at: at(),
+            })
+            .then_expect_error(ProcedureError::AlreadyRegistered);
+    }
+
+    #[test]
+    fn the_limit_in_force_follows_reforms_and_abolition() {
+        let mut t = ProcedureTimeline::default();
+        t.apply(registered());
+        t.apply(ProcedureEvent::StatutoryTermsChanged {
+            terms: reform(day(2025, 7, 1), 2),
+            changed_at: at(),
+        });
+        t.apply(ProcedureEvent::ProcedureAbolished {
+            effective_from: day(2026, 1, 1),
+            legal_basis: "Law Y".into(),
+            abolished_at: at(),
+        });
+        assert_eq!(t.limit_on(day(2020, 12, 31)), None, "before registration");
+        assert_eq!(t.limit_on(day(2021, 1, 1)), Some(3));
+        assert_eq!(t.limit_on(day(2025, 6, 30)), Some(3));
+        assert_eq!(
+            t.limit_on(day(2025, 7, 1)),
+            Some(2),
+            "the reform applies from its date"
+        );
+        assert_eq!(t.limit_on(day(2025, 12, 31)), Some(2));
+        assert_eq!(t.limit_on(day(2026, 1, 1)), None, "abolished");
+        assert_eq!(t.reform_dates().collect::<Vec<_>>(), vec![day(2025, 7, 1)]);
+    }
+
+    #[test]
+    fn reforms_go_forward_in_time_with_a_legal_basis() {
+        Framework::with(())
+            .given(vec![registered()])
+            .when(ProcedureCommand::Reform {
+                terms: reform(day(2025, 7, 1), 2),
+                at: at(),
+            })
+            .then_expect_events(vec![ProcedureEvent::StatutoryTermsChanged {
+                terms: reform(day(2025, 7, 1), 2),
+                changed_at: at(),
+            }]);
+        let result = Framework::with(())
+            .given(vec![registered()])
+            .when(ProcedureCommand::Reform {
+                terms: Terms {
+                    effective_from: day(2020, 1, 1),
+                    statutory_working_days: 0,
+                    official_fee_vnd: Some(-1),
+                    legal_basis: " ".into(),
+                },
+                at: at(),
+            })
+            .inspect_result();
+        let Err(ProcedureError::Invalid(v)) = result else {
+            panic!("{result:?}")
+        };
+        let rules: Vec<(&str, &str)> =
+            v.0.iter()
+                .map(|f| (f.pointer.as_str(), f.rule.as_str()))
+                .collect();
+        assert_eq!(
+            rules,
+            vec![
+                ("/statutory_working_days", "range"),
+                ("/official_fee_vnd", "range"),
+                ("/legal_basis", "required"),
+                ("/effective_from", "after_previous_terms"),
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_changes_after_abolition_or_before_registration() {
+        let abolished = ProcedureEvent::ProcedureAbolished {
+            effective_from: day(2026, 1, 1),
+            legal_basis: "Law Y".into(),
+            abolished_at: at(),
+        };
+        Framework::with(())
+            .given(vec![registered(), abolished])
+            .when(ProcedureCommand::Reform {
+                terms: reform(day(2026, 6, 1), 2),
+                at: at(),
+            })
+            .then_expect_error(ProcedureError::Abolished(day(2026, 1, 1)));
+        Framework::with(())
+            .given_no_previous_events()
+            .when(ProcedureCommand::Reform {
+                terms: reform(day(2026, 6, 1), 2),
+                at: at(),
+            })
+            .then_expect_error(ProcedureError::NotFound);
+    }
+}
