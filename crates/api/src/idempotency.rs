@@ -11,6 +11,18 @@ use crate::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 
+/// The `Idempotency-Key` request header, as documented on every POST.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Documentation only: the handlers read the header through `run`.
+pub struct IdempotencyKey {
+    /// Makes retries safe: a retry with the same key and body gets the first response
+    /// (`Idempotent-Replayed: true`); the same key with another body gets a 422. 1 to 255
+    /// visible ASCII characters; a UUID is a good choice.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
 /// What a handler produced, in a form that can be stored and replayed byte for byte.
 pub struct Outcome {
     pub status: StatusCode,

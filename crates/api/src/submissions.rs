@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::extract::{parse_json, path_uuid, Business, RequestId};
-use crate::idempotency::{self, Outcome};
+use crate::idempotency::{self, IdempotencyKey, Outcome};
 use crate::problem::{ApiError, Problem, ReadProblems, WriteProblems};
 use crate::AppState;
 
@@ -222,7 +222,7 @@ async fn file(
 #[utoipa::path(
     tag = "submissions",
     request_body(content = TimingDraft, content_type = "application/json"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the first response")),
+    params(IdempotencyKey),
     responses(
         (status = 201, description = "Filed", body = SubmissionView,
          headers(("Location" = String, description = "URL of the new submission"))),
@@ -251,7 +251,7 @@ pub async fn report_timing(
 #[utoipa::path(
     tag = "submissions",
     request_body(content = ComplaintDraft, content_type = "application/json"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    params(IdempotencyKey),
     responses(
         (status = 201, description = "Filed", body = SubmissionView,
          headers(("Location" = String, description = "URL of the new submission"))),
@@ -353,8 +353,7 @@ async fn change(
 /// Allowed within the amendment window (90 days by default) and not after withdrawal.
 #[utoipa::path(
     tag = "submissions",
-    params(("id" = Uuid, Path, description = "Submission id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    params(("id" = Uuid, Path, description = "Submission id"), IdempotencyKey),
     request_body(content = AmendmentDraft, content_type = "application/json"),
     responses(
         (status = 200, description = "Amended; the submission as it is now", body = SubmissionView),
@@ -389,8 +388,7 @@ pub async fn amend_submission(
 /// optional.
 #[utoipa::path(
     tag = "submissions",
-    params(("id" = Uuid, Path, description = "Submission id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    params(("id" = Uuid, Path, description = "Submission id"), IdempotencyKey),
     request_body(content = Option<WithdrawalDraft>, content_type = "application/json"),
     responses(
         (status = 200, description = "Withdrawn", body = SubmissionView),
