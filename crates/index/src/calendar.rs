@@ -42,7 +42,22 @@ pub struct WorkingCalendar {
     cumulative: Vec<u32>,
 }
 
+/// The built-in calendar: Vietnam's public holidays, official days off and make-up working
+/// days, 2020-2027 (reference/holidays-vn.csv; sources and caveats in docs/holidays.md).
+const VIETNAM_CSV: &str = include_str!("../reference/holidays-vn.csv");
+
+/// The years the built-in calendar covers. Outside them a date is treated as an ordinary
+/// weekday or weekend day, which overstates working days in holiday periods.
+pub const VIETNAM_YEARS: std::ops::RangeInclusive<i32> = 2020..=2027;
+
 impl WorkingCalendar {
+    /// The built-in Vietnamese calendar, precomputed for 2015-2040.
+    pub fn vietnam() -> Result<Self, CalendarError> {
+        let first = NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or(NaiveDate::MIN);
+        let last = NaiveDate::from_ymd_opt(2040, 12, 31).unwrap_or(NaiveDate::MIN);
+        Self::from_csv(VIETNAM_CSV, first, last)
+    }
+
     /// Builds a calendar from exceptions, precomputed for `first..=last`; dates outside the
     /// range are still answered, by counting.
     pub fn new(
@@ -197,6 +212,39 @@ mod tests {
                     "{from} -> {to}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_built_in_calendar_knows_2025() {
+        let c = WorkingCalendar::vietnam().unwrap();
+        // Tet 2025: Mon 27 Jan to Fri 31 Jan off. Fri 24 Jan -> Mon 3 Feb: only Mon 3 counts.
+        assert_eq!(c.elapsed(d(2025, 1, 24), d(2025, 2, 3)), 1);
+        // Sat 26 Apr 2025 was a make-up working day; 30 Apr, 1 May and 2 May were off.
+        assert!(c.is_working_day(d(2025, 4, 26)));
+        // Fri 25 Apr -> Mon 5 May: Sat 26 (works), Mon 28, Tue 29, Mon 5 = 4.
+        assert_eq!(c.elapsed(d(2025, 4, 25), d(2025, 5, 5)), 4);
+        // National Day 2025: Mon 1 and Tue 2 Sep off.
+        assert_eq!(c.elapsed(d(2025, 8, 29), d(2025, 9, 3)), 1);
+    }
+
+    #[test]
+    fn the_built_in_calendar_covers_every_year_it_claims() {
+        let c = WorkingCalendar::vietnam().unwrap();
+        for year in VIETNAM_YEARS {
+            // New Year's Day, Reunification Day, Labour Day and National Day are off
+            // whenever they fall on a weekday.
+            for (m, day) in [(1, 1), (4, 30), (5, 1), (9, 2)] {
+                let date = d(year, m, day);
+                if !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+                    assert!(!c.is_working_day(date), "{date} should be a holiday");
+                }
+            }
+            // Working days per year, counted independently from the CSV when it was added:
+            // 2020 252, 2021 250, 2022 249, 2023 249, 2024 251, 2025 250, 2026 250, 2027 250.
+            let expected = [252, 250, 249, 249, 251, 250, 250, 250];
+            let days = c.elapsed(d(year - 1, 12, 31), d(year, 12, 31));
+            assert_eq!(days, expected[(year - 2020) as usize], "{year}");
         }
     }
 
