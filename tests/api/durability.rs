@@ -110,6 +110,12 @@ async fn kill_9_after_201_loses_nothing(backend: Backend) {
     child.kill().unwrap_or_else(|e| panic!("kill: {e}"));
     let _ = child.wait();
 
+    // Two starts registered the seed catalogue once.
+    let registrations: (i64,) = redtape_store::on_pool!(&db, pool => sqlx::query_as(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Procedure'").fetch_one(pool).await)
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(registrations.0, 12);
+
     // The operator's rebuild command reproduces the same row.
     cli(&store.url, &["rebuild"]);
     let rebuilt = redtape_store::observations::get(&db, &id)

@@ -69,11 +69,22 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
     );
     assert_eq!(incremental.iter().filter(|r| r.amendments == 1).count(), 10);
 
+    let procedures = procedure_rows(app).await;
+    assert_eq!(procedures.len(), 12);
     let replayed = redtape_store::Projector::new(app.db.clone())
         .rebuild()
         .await
         .unwrap_or_else(|e| panic!("rebuild: {e}"));
-    assert_eq!(replayed, 40 + 10 + 8, "every event replayed once");
+    assert_eq!(
+        replayed,
+        12 + 40 + 10 + 8,
+        "every event replayed once (12 procedure registrations)"
+    );
+    assert_eq!(
+        procedure_rows(app).await,
+        procedures,
+        "the catalogue is rebuilt byte for byte"
+    );
     let rebuilt = redtape_store::observations::all(&app.db)
         .await
         .unwrap_or_default();
@@ -89,3 +100,10 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
 }
 
 crate::on_both_stores!(a_rebuild_gives_identical_rows);
+
+async fn procedure_rows(app: &TestApp) -> Vec<(String, String, i64)> {
+    redtape_store::on_pool!(&app.db, pool => sqlx::query_as(
+        "SELECT code, timeline, last_sequence FROM procedures ORDER BY code")
+        .fetch_all(pool).await)
+    .unwrap_or_else(|e| panic!("{e}"))
+}

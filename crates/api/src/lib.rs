@@ -30,7 +30,6 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpMessage, HttpResponse, ResponseError};
-use redtape_domain::ProcedureCatalogue;
 use redtape_store::{Db, Submissions};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -42,7 +41,8 @@ use crate::problem::{ApiError, PROBLEM_JSON};
 pub struct AppState {
     pub db: Db,
     pub submissions: Submissions,
-    pub catalogue: Arc<ProcedureCatalogue>,
+    /// The procedure catalogue in force (projected from Procedure events).
+    pub catalogue: Arc<redtape_store::Catalogue>,
     pub tokens: redtape_store::tokens::TokenCache,
 }
 

@@ -27,7 +27,24 @@ pub struct ProcedureView {
     /// The official fee in VND where it is set nationally; null where provinces set it.
     #[schema(example = 50000)]
     pub official_fee_vnd: Option<i64>,
-    /// The law that sets the limit.
+    /// The law that sets the current limit.
+    pub legal_basis: String,
+    /// Every period of statutory terms, oldest first: a reform adds a period from its
+    /// effective date, and timings are compared with the terms in force when submitted.
+    pub terms: Vec<TermsView>,
+    /// The date from which the procedure is abolished, if it is.
+    pub abolished_from: Option<chrono::NaiveDate>,
+}
+
+/// Statutory terms in force from a date.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TermsView {
+    #[schema(example = "2015-01-01")]
+    pub effective_from: chrono::NaiveDate,
+    #[schema(example = 3)]
+    pub statutory_working_days: u16,
+    #[schema(example = 50000)]
+    pub official_fee_vnd: Option<i64>,
     pub legal_basis: String,
 }
 
@@ -45,18 +62,37 @@ fn level(l: ProcedureLevel) -> &'static str {
 #[utoipa::path(tag = "reference", responses((status = 200, description = "The catalogue, by code", body = [ProcedureView])))]
 #[get("/v1/procedures")]
 pub async fn list_procedures(state: web::Data<AppState>) -> HttpResponse {
+    let timelines = state.catalogue.timelines();
     let list: Vec<ProcedureView> = state
         .catalogue
-        .iter()
-        .map(|p| ProcedureView {
-            code: p.code.as_str().to_string(),
-            name_vi: p.name_vi.clone(),
-            name_en: p.name_en.clone(),
-            level: level(p.level).to_string(),
-            agency: p.agency.clone(),
-            statutory_working_days: p.statutory_working_days,
-            official_fee_vnd: p.official_fee_vnd,
-            legal_basis: p.legal_basis.clone(),
+        .procedures()
+        .into_iter()
+        .map(|p| {
+            let timeline = timelines.get(p.code.as_str());
+            ProcedureView {
+                code: p.code.as_str().to_string(),
+                name_vi: p.name_vi,
+                name_en: p.name_en,
+                level: level(p.level).to_string(),
+                agency: p.agency,
+                statutory_working_days: p.statutory_working_days,
+                official_fee_vnd: p.official_fee_vnd,
+                legal_basis: p.legal_basis,
+                terms: timeline
+                    .map(|t| {
+                        t.periods
+                            .iter()
+                            .map(|terms| TermsView {
+                                effective_from: terms.effective_from,
+                                statutory_working_days: terms.statutory_working_days,
+                                official_fee_vnd: terms.official_fee_vnd,
+                                legal_basis: terms.legal_basis.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                abolished_from: timeline.and_then(|t| t.abolished_from),
+            }
         })
         .collect();
     HttpResponse::Ok()

@@ -15,10 +15,11 @@ use std::time::Duration;
 use actix_web::{web, HttpServer};
 use clap::Parser;
 use redtape_api::AppState;
+use redtape_domain::submission::report::earliest_date;
 use redtape_domain::submission::SubmissionServices;
 use redtape_domain::{ProcedureCatalogue, Role};
 use redtape_store::db::PoolOptions;
-use redtape_store::{Db, Projector, Submissions};
+use redtape_store::{Catalogue, Db, Procedures, Projector, Submissions};
 use tokio::sync::{watch, Notify};
 
 pub use crate::config::Settings;
@@ -134,19 +135,27 @@ impl Running {
 /// Connects, migrates, catches the read models up, then serves until stopped.
 pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Server), BoxError> {
     let db = connect(settings).await?;
-    let projector = Projector::new(db.clone());
+    let wake = Arc::new(Notify::new());
+    let catalogue = Arc::new(Catalogue::new());
+    let projector = Projector::new(db.clone()).with_catalogue(catalogue.clone());
     let caught_up = projector.catch_up().await?;
+    // The seed catalogue becomes registration events once (later starts find them there);
+    // its terms apply from the earliest date redtape accepts.
+    let seeded = Procedures::new(&db, wake.clone())
+        .seed(ProcedureCatalogue::seed(), earliest_date())
+        .await?;
+    let caught_up = caught_up + projector.catch_up().await?;
+    catalogue.reload(&db).await?;
     tracing::info!(
         events = caught_up,
+        seeded,
         store = db.backend().as_str(),
         "read models caught up"
     );
 
-    let wake = Arc::new(Notify::new());
     let (stop_projector, stop_rx) = watch::channel(false);
     let projector = tokio::spawn(projector.run(wake.clone(), Duration::from_millis(500), stop_rx));
 
-    let catalogue = Arc::new(ProcedureCatalogue::seed().clone());
     let state = web::Data::new(AppState {
         db: db.clone(),
         submissions: Submissions::new(

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
+use redtape_domain::procedure_terms::{ProcedureCommand, ProcedureError, ProcedureTimeline};
 use redtape_domain::submission::{
     Submission, SubmissionCommand, SubmissionError, SubmissionEvent, SubmissionServices,
 };
@@ -63,9 +64,23 @@ pub struct SubmissionHistory {
     pub events: Vec<HistoryEntry>,
 }
 
-enum Store {
-    Postgres(PersistedEventStore<PostgresEventRepository, Submission>),
-    Sqlite(PersistedEventStore<GroupCommitRepository, Submission>),
+/// The event store of one aggregate type, on either backend.
+enum Store<A: Aggregate> {
+    Postgres(PersistedEventStore<PostgresEventRepository, A>),
+    Sqlite(PersistedEventStore<GroupCommitRepository, A>),
+}
+
+impl<A: Aggregate> Store<A> {
+    fn new(db: &Db) -> Self {
+        match db {
+            Db::Postgres(pool) => Store::Postgres(PersistedEventStore::new_event_store(
+                PostgresEventRepository::new(pool.clone()),
+            )),
+            Db::Sqlite(pool) => Store::Sqlite(PersistedEventStore::new_event_store(
+                GroupCommitRepository::new(pool.clone()),
+            )),
+        }
+    }
 }
 
 macro_rules! on_store {
@@ -79,23 +94,15 @@ macro_rules! on_store {
 
 /// The command side for submissions.
 pub struct Submissions {
-    store: Store,
+    store: Store<Submission>,
     services: SubmissionServices,
     wake: Arc<Notify>,
 }
 
 impl Submissions {
     pub fn new(db: &Db, services: SubmissionServices, wake: Arc<Notify>) -> Self {
-        let store = match db {
-            Db::Postgres(pool) => Store::Postgres(PersistedEventStore::new_event_store(
-                PostgresEventRepository::new(pool.clone()),
-            )),
-            Db::Sqlite(pool) => Store::Sqlite(PersistedEventStore::new_event_store(
-                GroupCommitRepository::new(pool.clone()),
-            )),
-        };
         Self {
-            store,
+            store: Store::new(db),
             services,
             wake,
         }
@@ -185,5 +192,70 @@ impl SubmissionHistory {
             });
         }
         SubmissionHistory { state, events }
+    }
+}
+
+/// The command side for procedures (the catalogue and its reforms).
+pub struct Procedures {
+    store: Store<ProcedureTimeline>,
+    wake: Arc<Notify>,
+}
+
+impl Procedures {
+    pub fn new(db: &Db, wake: Arc<Notify>) -> Self {
+        Self {
+            store: Store::new(db),
+            wake,
+        }
+    }
+
+    /// Executes one command on the procedure `code`.
+    pub async fn execute(
+        &self,
+        code: &str,
+        command: ProcedureCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), AggregateError<ProcedureError>> {
+        let committed = on_store!(&self.store, store => {
+            let mut context = store.load_aggregate(code).await?;
+            let sink = Default::default();
+            context
+                .aggregate()
+                .handle(command, &(), &sink)
+                .await
+                .map_err(AggregateError::UserError)?;
+            store.commit(sink.collect().await, context, metadata).await?
+        });
+        if !committed.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Registers every procedure of `seed` that is not registered yet, with terms in force
+    /// from `effective_from`; returns how many were registered. Safe to run at every start.
+    pub async fn seed(
+        &self,
+        seed: &redtape_domain::ProcedureCatalogue,
+        effective_from: chrono::NaiveDate,
+    ) -> Result<usize, CommandError> {
+        let mut registered = 0;
+        for procedure in seed.iter() {
+            let code = procedure.code.as_str().to_string();
+            let command = ProcedureCommand::Register {
+                procedure: procedure.clone(),
+                effective_from,
+                at: chrono::Utc::now(),
+            };
+            let metadata = HashMap::from([("actor".to_string(), "seed".to_string())]);
+            match self.execute(&code, command, metadata).await {
+                Ok(()) => registered += 1,
+                Err(AggregateError::UserError(ProcedureError::AlreadyRegistered)) => {}
+                // Another process seeding at the same moment registered it first.
+                Err(AggregateError::AggregateConflict) => {}
+                Err(e) => return Err(CommandError::Internal(format!("seeding {code}: {e}"))),
+            }
+        }
+        Ok(registered)
     }
 }

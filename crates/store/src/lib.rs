@@ -9,6 +9,7 @@
 //! two stores cannot drift apart in behaviour. Modules:
 //!
 //! - [`db`]: connecting, pool settings (durability first), migrations from `migrations/`.
+//! - [`catalogue`]: the procedure catalogue in force, in memory, rebuilt from events.
 //! - [`commands`]: the cqrs-es framework for the `Submission` aggregate and its event history.
 //! - [`group_commit`]: SQLite writes grouped into one transaction (one fsync) per burst.
 //! - [`projector`]: the checkpointed, exactly-once projector that tails the event log in commit
@@ -20,6 +21,7 @@
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod catalogue;
 pub mod commands;
 pub mod db;
 pub mod group_commit;
@@ -28,7 +30,8 @@ pub mod observations;
 pub mod projector;
 pub mod tokens;
 
-pub use commands::{CommandError, SubmissionHistory, Submissions};
+pub use catalogue::Catalogue;
+pub use commands::{CommandError, Procedures, SubmissionHistory, Submissions};
 pub use db::{Backend, Db};
 pub use projector::Projector;
 

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
 use redtape_domain::submission::{Status, Submission, SubmissionEvent};
 use tokio::sync::{watch, Notify};
 
@@ -84,7 +85,7 @@ macro_rules! backend {
                 conn: &mut $conn,
                 checkpoint: (i64, i64),
                 limit: i64,
-            ) -> Result<((i64, i64), usize), StoreError> {
+            ) -> Result<((i64, i64), usize, bool), StoreError> {
                 let events: Vec<LoggedEvent> = sqlx::query_as($next)
                     .bind(checkpoint.0)
                     .bind(checkpoint.1)
@@ -92,11 +93,63 @@ macro_rules! backend {
                     .fetch_all(&mut *conn)
                     .await?;
                 let mut last = checkpoint;
+                let mut procedures = false;
                 for event in &events {
-                    apply(conn, event).await?;
+                    if event.aggregate_type == <ProcedureTimeline as cqrs_es::Aggregate>::TYPE {
+                        apply_procedure(conn, event).await?;
+                        procedures = true;
+                    } else {
+                        apply(conn, event).await?;
+                    }
                     last = (event.txid, event.position);
                 }
-                Ok((last, events.len()))
+                Ok((last, events.len(), procedures))
+            }
+
+            /// Folds a Procedure event into the procedure's stored timeline.
+            async fn apply_procedure(
+                conn: &mut $conn,
+                logged: &LoggedEvent,
+            ) -> Result<(), StoreError> {
+                let event: ProcedureEvent = serde_json::from_str(&logged.payload).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "event {} #{} ({}) does not decode: {e}",
+                        logged.aggregate_id, logged.sequence, logged.event_type
+                    ))
+                })?;
+                let stored: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT timeline, last_sequence FROM procedures WHERE code = $1",
+                )
+                .bind(&logged.aggregate_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let mut timeline = match &stored {
+                    // Applied already (never happens with the checkpoint; cheap to guard).
+                    Some((_, seq)) if *seq >= logged.sequence => return Ok(()),
+                    Some((json, _)) => {
+                        serde_json::from_str::<ProcedureTimeline>(json).map_err(|e| {
+                            StoreError::Corrupt(format!("procedure {}: {e}", logged.aggregate_id))
+                        })?
+                    }
+                    None => ProcedureTimeline::default(),
+                };
+                cqrs_es::Aggregate::apply(&mut timeline, event);
+                let json = serde_json::to_string(&timeline)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO procedures (code, name_vi, name_en, timeline, last_sequence) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (code) DO UPDATE SET \
+                     name_vi = excluded.name_vi, name_en = excluded.name_en, \
+                     timeline = excluded.timeline, last_sequence = excluded.last_sequence",
+                )
+                .bind(&logged.aggregate_id)
+                .bind(&timeline.name_vi)
+                .bind(&timeline.name_en)
+                .bind(json)
+                .bind(logged.sequence)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
             }
 
             async fn apply(conn: &mut $conn, logged: &LoggedEvent) -> Result<(), StoreError> {
@@ -185,11 +238,22 @@ backend!(lite, sqlx::SqliteConnection, LITE_NEXT);
 #[derive(Clone)]
 pub struct Projector {
     db: Db,
+    /// Reloaded after a batch that changed a procedure.
+    catalogue: Option<Arc<crate::Catalogue>>,
 }
 
 impl Projector {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            catalogue: None,
+        }
+    }
+
+    /// Keeps `catalogue` in step with the procedure events it projects.
+    pub fn with_catalogue(mut self, catalogue: Arc<crate::Catalogue>) -> Self {
+        self.catalogue = Some(catalogue);
+        self
     }
 
     /// Projects one batch in one transaction; returns how many events it applied.
@@ -277,13 +341,18 @@ impl Projector {
                     sqlx::query("DELETE FROM observations")
                         .execute(&mut *$tx)
                         .await?;
+                    sqlx::query("DELETE FROM procedures")
+                        .execute(&mut *$tx)
+                        .await?;
                     checkpoint = (0, 0);
                 }
                 let mut applied = 0usize;
+                let mut procedures = false;
                 loop {
-                    let (next, n) = $module::step(&mut $tx, checkpoint, BATCH).await?;
+                    let (next, n, touched) = $module::step(&mut $tx, checkpoint, BATCH).await?;
                     checkpoint = next;
                     applied += n;
+                    procedures |= touched;
                     match mode {
                         Mode::Batch => break,
                         Mode::Rebuild(target) => {
@@ -306,6 +375,11 @@ impl Projector {
                         .await?;
                 }
                 $tx.commit().await?;
+                if procedures || rebuild {
+                    if let Some(catalogue) = &self.catalogue {
+                        catalogue.reload(&self.db).await?;
+                    }
+                }
                 Ok((applied, checkpoint))
             }};
         }
