@@ -9,6 +9,7 @@
 mod helpers;
 
 mod access;
+mod demo;
 mod durability;
 mod filing;
 mod idempotency;

@@ -78,6 +78,8 @@ pub enum Command {
     Token(TokenCommand),
     /// Print the OpenAPI document (as committed in api-spec/openapi.json).
     Openapi,
+    /// File realistic demo submissions through the command path (refuses a store with data).
+    DemoData(crate::demo::DemoArgs),
     /// Measure filing throughput and latency over HTTP (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
 }

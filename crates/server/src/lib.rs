@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod demo;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,6 +111,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args).await,
+        Command::DemoData(args) => demo::run(connect(&settings).await?, args).await,
     }
 }
 
