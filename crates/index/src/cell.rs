@@ -53,6 +53,47 @@ pub fn scm_cost(c: &CostInputs, hourly_tariff_vnd: f64) -> Option<f64> {
     Some(money as f64 + hours * hourly_tariff_vnd)
 }
 
+/// What an observation row says, for [`measures`]: the raw facts, plus the statutory limit
+/// in force on `submitted_on` (looked up by the caller on the procedure's timeline).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Facts {
+    pub is_complaint: bool,
+    pub submitted_on: Option<chrono::NaiveDate>,
+    pub completed_on: Option<chrono::NaiveDate>,
+    /// `None` when no terms were in force on submitted_on (before registration, after
+    /// abolition): the timing then has no on-time verdict and leaves the on-time rate.
+    pub statutory_limit: Option<u16>,
+    /// The year the observation counts in (methodology §1), which selects the tariff.
+    pub year: i32,
+    pub costs: CostInputs,
+    pub visits: Option<u16>,
+}
+
+/// An observation's measures (methodology §2).
+pub fn measures(
+    facts: &Facts,
+    calendar: &crate::calendar::WorkingCalendar,
+    tariffs: &crate::tariff::HourlyTariffs,
+) -> Measures {
+    let (kind, elapsed_days) = match (facts.is_complaint, facts.submitted_on, facts.completed_on) {
+        (true, _, _) => (Kind::Complaint, None),
+        (false, Some(from), Some(to)) => (Kind::CompletedTiming, Some(calendar.elapsed(from, to))),
+        (false, _, _) => (Kind::PendingTiming, None),
+    };
+    Measures {
+        kind,
+        elapsed_days,
+        on_time: elapsed_days
+            .zip(facts.statutory_limit)
+            .map(|(days, limit)| days <= u32::from(limit)),
+        scm_cost: tariffs
+            .for_year(facts.year)
+            .and_then(|tariff| scm_cost(&facts.costs, tariff)),
+        visits: facts.visits,
+        informal_payment: facts.costs.unofficial_payments.is_some_and(|v| v > 0),
+    }
+}
+
 /// A confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Interval {

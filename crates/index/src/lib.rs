@@ -8,6 +8,7 @@
 //! - [`calendar`]: working days (Monday to Friday, minus holidays, plus make-up working days).
 //! - [`rounding`]: half away from zero, applied on output only.
 //! - [`cell`]: per-cell statistics and disclosure control (suppression below k).
+//! - [`tariff`]: the SCM hourly tariff per year (default: the statutory minimum wage).
 //! - [`cbi`]: the Compliance Burden Index, ranks and province composites.
 
 // Tests may unwrap: a panic is how a test fails.
@@ -18,6 +19,7 @@ pub mod cbi;
 pub mod cell;
 pub mod percentile;
 pub mod rounding;
+pub mod tariff;
 
 /// Stamped on every figure; a change to any rule is a new version.
 pub const METHODOLOGY_VERSION: &str = "1.0";

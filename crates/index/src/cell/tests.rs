@@ -220,7 +220,7 @@ fn scm_cost_rules() {
     assert_eq!(scm_cost(&only_hours, 40_000.0), Some(0.0));
 }
 
-fn measures() -> impl Strategy<Value = Measures> {
+fn any_measures() -> impl Strategy<Value = Measures> {
     (
         0u32..60,
         0u32..30,
@@ -240,7 +240,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
-    fn order_never_changes_a_result(obs in proptest::collection::vec(measures(), 0..40), seed in any::<u64>()) {
+    fn order_never_changes_a_result(obs in proptest::collection::vec(any_measures(), 0..40), seed in any::<u64>()) {
         let mut shuffled = obs.clone();
         // A deterministic permutation from the seed.
         let len = shuffled.len();
@@ -262,7 +262,7 @@ proptest! {
     }
 
     #[test]
-    fn suppression_hides_every_statistic(obs in proptest::collection::vec(measures(), 0..5)) {
+    fn suppression_hides_every_statistic(obs in proptest::collection::vec(any_measures(), 0..5)) {
         let s = compute(&obs, 5, "k");
         prop_assert!(s.suppressed);
         prop_assert_eq!(s.n, obs.len());
@@ -282,4 +282,93 @@ proptest! {
         prop_assert!(ci.low >= min && ci.high <= max);
         prop_assert!(min <= m && m <= max);
     }
+}
+
+/// Worked by hand with the built-in calendar and the default tariff:
+/// submitted Fri 2025-04-25, completed Mon 2025-05-05: working days after the 25th up to the
+/// 5th are Sat 26 Apr (make-up day), Mon 28, Tue 29 and Mon 5 May (30 Apr, 1 and 2 May off)
+/// = 4, over a limit of 3: late. SCM cost = 50,000 + 0 + 1,000,000 + 2 h x 23,800 (2025)
+/// = 1,097,600 VND.
+#[test]
+fn golden_measures_of_one_timing() {
+    let calendar = crate::calendar::WorkingCalendar::vietnam().unwrap();
+    let tariffs = crate::tariff::HourlyTariffs::vietnam_minimum_wage();
+    let d = |m, day| chrono::NaiveDate::from_ymd_opt(2025, m, day);
+    let facts = Facts {
+        is_complaint: false,
+        submitted_on: d(4, 25),
+        completed_on: d(5, 5),
+        statutory_limit: Some(3),
+        year: 2025,
+        costs: CostInputs {
+            official_fees: Some(50_000),
+            unofficial_payments: Some(0),
+            external_services: Some(1_000_000),
+            staff_hours: Some(2.0),
+        },
+        visits: Some(2),
+    };
+    let m = measures(&facts, &calendar, &tariffs);
+    assert_eq!(m.kind, Kind::CompletedTiming);
+    assert_eq!(m.elapsed_days, Some(4));
+    assert_eq!(m.on_time, Some(false));
+    assert_eq!(m.scm_cost, Some(1_097_600.0));
+    assert!(!m.informal_payment, "0 VND is not an informal payment");
+
+    let pending = measures(
+        &Facts {
+            completed_on: None,
+            ..facts
+        },
+        &calendar,
+        &tariffs,
+    );
+    assert_eq!(
+        (pending.kind, pending.elapsed_days, pending.on_time),
+        (Kind::PendingTiming, None, None)
+    );
+    let unregulated = measures(
+        &Facts {
+            statutory_limit: None,
+            ..facts
+        },
+        &calendar,
+        &tariffs,
+    );
+    assert_eq!(
+        unregulated.on_time, None,
+        "no limit in force: no on-time verdict"
+    );
+    let no_tariff = measures(
+        &Facts {
+            year: 2019,
+            ..facts
+        },
+        &calendar,
+        &tariffs,
+    );
+    assert_eq!(
+        no_tariff.scm_cost, None,
+        "no tariff for the year: no cost, never a guess"
+    );
+    let complaint = measures(
+        &Facts {
+            is_complaint: true,
+            costs: CostInputs {
+                unofficial_payments: Some(1),
+                ..facts.costs
+            },
+            ..facts
+        },
+        &calendar,
+        &tariffs,
+    );
+    assert_eq!(
+        (
+            complaint.kind,
+            complaint.elapsed_days,
+            complaint.informal_payment
+        ),
+        (Kind::Complaint, None, true)
+    );
 }
