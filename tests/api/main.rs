@@ -13,6 +13,7 @@ mod demo;
 mod durability;
 mod filing;
 mod idempotency;
+mod indices;
 mod lifecycle;
 mod openapi;
 mod rebuild;

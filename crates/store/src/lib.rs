@@ -14,6 +14,7 @@
 //! - [`group_commit`]: SQLite writes grouped into one transaction (one fsync) per burst.
 //! - [`projector`]: the checkpointed, exactly-once projector that tails the event log in commit
 //!   order and maintains the read models (DESIGN.md "Storage"); also `rebuild`.
+//! - [`cells`]: the `index_cells` read model (methodology §3), recomputed per dirty cell.
 //! - [`observations`]: the `observations` read model, one row per submission.
 //! - [`tokens`]: filers and bearer tokens (hashes only).
 //! - [`idempotency`]: stored first responses for `Idempotency-Key`.
@@ -22,6 +23,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod catalogue;
+pub mod cells;
 pub mod commands;
 pub mod db;
 pub mod group_commit;

@@ -19,12 +19,36 @@ use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
 use redtape_domain::submission::{Status, Submission, SubmissionEvent};
 use tokio::sync::{watch, Notify};
 
+use crate::cells::{self, Dirty, Methodology};
 use crate::db::Db;
 use crate::observations::{self, ReportColumns};
 use crate::StoreError;
 
 /// Name of the checkpoint row of the observations projection.
 pub const OBSERVATIONS: &str = "observations";
+
+/// The built-in methodology configuration, built once. The embedded calendar is checked by
+/// the index crate's tests, so the fallback (no holidays) is never expected to run; it is
+/// logged loudly if it does.
+fn default_methodology() -> Arc<Methodology> {
+    static DEFAULT: std::sync::OnceLock<Arc<Methodology>> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            Arc::new(Methodology::vietnam().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "built-in calendar unreadable; using weekdays only");
+                Methodology {
+                    calendar: redtape_index::calendar::WorkingCalendar::new(
+                        Default::default(),
+                        chrono::NaiveDate::MIN,
+                        chrono::NaiveDate::MIN,
+                    ),
+                    tariffs: redtape_index::tariff::HourlyTariffs::vietnam_minimum_wage(),
+                    k: redtape_index::cell::DEFAULT_K,
+                }
+            }))
+        })
+        .clone()
+}
 
 /// How long the live projector waits after a wake before projecting (see `run`).
 const DEBOUNCE: Duration = Duration::from_millis(10);
@@ -85,6 +109,7 @@ macro_rules! backend {
                 conn: &mut $conn,
                 checkpoint: (i64, i64),
                 limit: i64,
+                dirty: Option<&mut Dirty>,
             ) -> Result<((i64, i64), usize, bool), StoreError> {
                 let events: Vec<LoggedEvent> = sqlx::query_as($next)
                     .bind(checkpoint.0)
@@ -94,17 +119,133 @@ macro_rules! backend {
                     .await?;
                 let mut last = checkpoint;
                 let mut procedures = false;
+                let mut dirty = dirty;
                 for event in &events {
                     if event.aggregate_type == <ProcedureTimeline as cqrs_es::Aggregate>::TYPE {
                         apply_procedure(conn, event).await?;
                         procedures = true;
+                        if let Some(dirty) = dirty.as_deref_mut() {
+                            // New terms can change the on-time verdict of every observation
+                            // of the procedure.
+                            let rows: Vec<(String, String, String, i32)> = sqlx::query_as(
+                                "SELECT DISTINCT geography, province_code, province_vn34, year \
+                                 FROM observations WHERE procedure_code = $1",
+                            )
+                            .bind(&event.aggregate_id)
+                            .fetch_all(&mut *conn)
+                            .await?;
+                            for (g, p, p34, y) in rows {
+                                dirty.extend(cells::keys(&g, &p, &p34, y, &event.aggregate_id));
+                            }
+                        }
                     } else {
+                        if let Some(dirty) = dirty.as_deref_mut() {
+                            cell_keys_of(conn, &event.aggregate_id, dirty).await?;
+                        }
                         apply(conn, event).await?;
+                        if let Some(dirty) = dirty.as_deref_mut() {
+                            cell_keys_of(conn, &event.aggregate_id, dirty).await?;
+                        }
                     }
                     last = (event.txid, event.position);
                 }
                 Ok((last, events.len(), procedures))
             }
+
+            /// Adds the cells the observation row currently belongs to (none if absent).
+            async fn cell_keys_of(conn: &mut $conn, id: &str, dirty: &mut Dirty) -> Result<(), StoreError> {
+                let row: Option<(String, String, String, i32, String)> = sqlx::query_as(
+                    "SELECT geography, province_code, province_vn34, year, procedure_code \
+                     FROM observations WHERE submission_id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Some((g, p, p34, y, code)) = row {
+                    dirty.extend(cells::keys(&g, &p, &p34, y, &code));
+                }
+                Ok(())
+            }
+
+            /// Recomputes the given cells from their observations.
+            pub(super) async fn recompute(
+                conn: &mut $conn,
+                keys: &Dirty,
+                methodology: &Methodology,
+            ) -> Result<(), StoreError> {
+                let mut timelines: std::collections::HashMap<String, Option<ProcedureTimeline>> =
+                    Default::default();
+                for key in keys {
+                    if !timelines.contains_key(&key.2) {
+                        let json: Option<(String,)> =
+                            sqlx::query_as("SELECT timeline FROM procedures WHERE code = $1")
+                                .bind(&key.2)
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                        let timeline = match json {
+                            Some((text,)) => Some(serde_json::from_str(&text).map_err(|e| {
+                                StoreError::Corrupt(format!("procedure {}: {e}", key.2))
+                            })?),
+                            None => None,
+                        };
+                        timelines.insert(key.2.clone(), timeline);
+                    }
+                    let select = if key.0 == "vn-63" { cells::SELECT_VN63 } else { cells::SELECT_VN34 };
+                    let rows: Vec<cells::CellRow> = sqlx::query_as(select)
+                        .bind(key.1)
+                        .bind(&key.2)
+                        .bind(&key.3)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    if rows.is_empty() {
+                        sqlx::query(cells::DELETE)
+                            .bind(&key.0).bind(key.1).bind(&key.2).bind(&key.3)
+                            .execute(&mut *conn)
+                            .await?;
+                        continue;
+                    }
+                    let timeline = timelines.get(&key.2).and_then(Option::as_ref);
+                    let stats = cells::compute(key, &rows, timeline, methodology);
+                    let as_i32 = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+                    sqlx::query(cells::UPSERT)
+                        .bind(&key.0).bind(key.1).bind(&key.2).bind(&key.3)
+                        .bind(as_i32(stats.n))
+                        .bind(as_i32(stats.n_timings))
+                        .bind(as_i32(stats.n_pending))
+                        .bind(as_i32(stats.n_complaints))
+                        .bind(i32::from(stats.suppressed))
+                        .bind(stats.median_days)
+                        .bind(stats.p90_days)
+                        .bind(stats.median_days_ci.map(|c| c.low))
+                        .bind(stats.median_days_ci.map(|c| c.high))
+                        .bind(stats.median_cost)
+                        .bind(stats.median_cost_ci.map(|c| c.low))
+                        .bind(stats.median_cost_ci.map(|c| c.high))
+                        .bind(stats.median_visits)
+                        .bind(stats.on_time_rate)
+                        .bind(stats.informal_payment_rate)
+                        .bind(redtape_index::METHODOLOGY_VERSION)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            /// Every cell that has included observations.
+            pub(super) async fn all_keys(conn: &mut $conn) -> Result<Dirty, StoreError> {
+                let rows: Vec<(String, String, String, i32, String)> = sqlx::query_as(
+                    "SELECT DISTINCT geography, province_code, province_vn34, year, procedure_code \
+                     FROM observations WHERE status IN ('received', 'verified')",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut keys = Dirty::new();
+                for (g, p, p34, y, code) in rows {
+                    keys.extend(cells::keys(&g, &p, &p34, y, &code));
+                }
+                Ok(keys)
+            }
+
 
             /// Folds a Procedure event into the procedure's stored timeline.
             async fn apply_procedure(
@@ -240,14 +381,23 @@ pub struct Projector {
     db: Db,
     /// Reloaded after a batch that changed a procedure.
     catalogue: Option<Arc<crate::Catalogue>>,
+    methodology: Arc<Methodology>,
 }
 
 impl Projector {
+    /// A projector with the default methodology configuration.
     pub fn new(db: Db) -> Self {
         Self {
             db,
             catalogue: None,
+            methodology: default_methodology(),
         }
+    }
+
+    /// Uses this methodology configuration (calendar, tariffs, k).
+    pub fn with_methodology(mut self, methodology: Arc<Methodology>) -> Self {
+        self.methodology = methodology;
+        self
     }
 
     /// Keeps `catalogue` in step with the procedure events it projects.
@@ -338,18 +488,21 @@ impl Projector {
                     .fetch_one(&mut *$tx)
                     .await?;
                 if rebuild {
-                    sqlx::query("DELETE FROM observations")
-                        .execute(&mut *$tx)
-                        .await?;
-                    sqlx::query("DELETE FROM procedures")
-                        .execute(&mut *$tx)
-                        .await?;
+                    for table in ["observations", "procedures", "index_cells"] {
+                        sqlx::query(&format!("DELETE FROM {table}"))
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
                     checkpoint = (0, 0);
                 }
                 let mut applied = 0usize;
                 let mut procedures = false;
+                // A rebuild recomputes every cell at the end instead of tracking them.
+                let mut dirty = Dirty::new();
                 loop {
-                    let (next, n, touched) = $module::step(&mut $tx, checkpoint, BATCH).await?;
+                    let tracking = (!rebuild).then_some(&mut dirty);
+                    let (next, n, touched) =
+                        $module::step(&mut $tx, checkpoint, BATCH, tracking).await?;
                     checkpoint = next;
                     applied += n;
                     procedures |= touched;
@@ -366,6 +519,10 @@ impl Projector {
                         }
                     }
                 }
+                if rebuild {
+                    dirty = $module::all_keys(&mut $tx).await?;
+                }
+                $module::recompute(&mut $tx, &dirty, &self.methodology).await?;
                 if applied > 0 || rebuild {
                     sqlx::query(SAVE)
                         .bind(OBSERVATIONS)

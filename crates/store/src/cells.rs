@@ -1,0 +1,183 @@
+//! The `index_cells` read model: per-cell statistics computed by `redtape-index` from the
+//! `observations` rows, inside the projector's transaction.
+
+use std::collections::BTreeSet;
+
+use redtape_index::calendar::WorkingCalendar;
+use redtape_index::cell::{CellStats, CostInputs, Facts};
+use redtape_index::tariff::HourlyTariffs;
+
+/// A cell: (geography, year, procedure code, province code on that geography).
+pub type CellKey = (String, i32, String, String);
+
+/// Cells to recompute at the end of a projector batch.
+pub type Dirty = BTreeSet<CellKey>;
+
+/// The methodology's configuration.
+#[derive(Debug, Clone)]
+pub struct Methodology {
+    pub calendar: WorkingCalendar,
+    pub tariffs: HourlyTariffs,
+    /// Suppression threshold (clamped to at least 3 by the index crate).
+    pub k: usize,
+}
+
+impl Methodology {
+    /// The built-in calendar, the default tariffs and k = 5.
+    pub fn vietnam() -> Result<Self, crate::StoreError> {
+        Ok(Self {
+            calendar: WorkingCalendar::vietnam()
+                .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
+            tariffs: HourlyTariffs::vietnam_minimum_wage(),
+            k: redtape_index::cell::DEFAULT_K,
+        })
+    }
+}
+
+/// The cells an observation row belongs to: always its vn-34 cell; also its vn-63 cell when
+/// it was recorded on the old map (methodology §1).
+pub fn keys(
+    geography: &str,
+    province_code: &str,
+    province_vn34: &str,
+    year: i32,
+    procedure: &str,
+) -> Vec<CellKey> {
+    let mut keys = vec![(
+        "vn-34".to_string(),
+        year,
+        procedure.to_string(),
+        province_vn34.to_string(),
+    )];
+    if geography == "vn-63" {
+        keys.push((
+            "vn-63".to_string(),
+            year,
+            procedure.to_string(),
+            province_code.to_string(),
+        ));
+    }
+    keys
+}
+
+/// The observation columns a cell needs.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CellRow {
+    pub kind: String,
+    pub submitted_on: Option<chrono::NaiveDate>,
+    pub completed_on: Option<chrono::NaiveDate>,
+    pub year: i32,
+    pub official_fees: Option<i64>,
+    pub unofficial_payments: Option<i64>,
+    pub external_services: Option<i64>,
+    pub staff_hours: Option<f64>,
+    pub visits: Option<i32>,
+}
+
+/// Included observations of a vn-34 cell ($1 year, $2 procedure, $3 province).
+pub(crate) const SELECT_VN34: &str = "SELECT kind, submitted_on, completed_on, year, \
+    official_fees, unofficial_payments, external_services, staff_hours, visits FROM observations \
+    WHERE year = $1 AND procedure_code = $2 AND province_vn34 = $3 \
+    AND status IN ('received', 'verified')";
+
+/// Included observations of a vn-63 cell.
+pub(crate) const SELECT_VN63: &str = "SELECT kind, submitted_on, completed_on, year, \
+    official_fees, unofficial_payments, external_services, staff_hours, visits FROM observations \
+    WHERE year = $1 AND procedure_code = $2 AND geography = 'vn-63' AND province_code = $3 \
+    AND status IN ('received', 'verified')";
+
+/// Computes a cell's statistics from its rows.
+pub(crate) fn compute(
+    key: &CellKey,
+    rows: &[CellRow],
+    timeline: Option<&redtape_domain::procedure_terms::ProcedureTimeline>,
+    methodology: &Methodology,
+) -> CellStats {
+    let measures: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let facts = Facts {
+                is_complaint: r.kind == "complaint",
+                submitted_on: r.submitted_on,
+                completed_on: r.completed_on,
+                statutory_limit: r
+                    .submitted_on
+                    .and_then(|d| timeline.and_then(|t| t.limit_on(d))),
+                year: r.year,
+                costs: CostInputs {
+                    official_fees: r.official_fees,
+                    unofficial_payments: r.unofficial_payments,
+                    external_services: r.external_services,
+                    staff_hours: r.staff_hours,
+                },
+                visits: r.visits.and_then(|v| u16::try_from(v).ok()),
+            };
+            redtape_index::cell::measures(&facts, &methodology.calendar, &methodology.tariffs)
+        })
+        .collect();
+    let cell_key = format!("{}/{}/{}/{}", key.0, key.1, key.2, key.3);
+    redtape_index::cell::compute(&measures, methodology.k, &cell_key)
+}
+
+pub(crate) const UPSERT: &str = "INSERT INTO index_cells (geography, year, procedure_code, \
+    province_code, n, n_timings, n_pending, n_complaints, suppressed, median_days, p90_days, \
+    median_days_ci_low, median_days_ci_high, median_cost, median_cost_ci_low, \
+    median_cost_ci_high, median_visits, on_time_rate, informal_payment_rate, \
+    methodology_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+    $15, $16, $17, $18, $19, $20) ON CONFLICT (geography, year, procedure_code, province_code) \
+    DO UPDATE SET n = excluded.n, n_timings = excluded.n_timings, n_pending = excluded.n_pending, \
+    n_complaints = excluded.n_complaints, suppressed = excluded.suppressed, \
+    median_days = excluded.median_days, p90_days = excluded.p90_days, \
+    median_days_ci_low = excluded.median_days_ci_low, \
+    median_days_ci_high = excluded.median_days_ci_high, median_cost = excluded.median_cost, \
+    median_cost_ci_low = excluded.median_cost_ci_low, \
+    median_cost_ci_high = excluded.median_cost_ci_high, median_visits = excluded.median_visits, \
+    on_time_rate = excluded.on_time_rate, informal_payment_rate = excluded.informal_payment_rate, \
+    methodology_version = excluded.methodology_version";
+
+pub(crate) const DELETE: &str = "DELETE FROM index_cells WHERE geography = $1 AND year = $2 \
+    AND procedure_code = $3 AND province_code = $4";
+
+/// A stored cell, for the query API, tests and rebuild comparisons.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CellRecord {
+    pub geography: String,
+    pub year: i32,
+    pub procedure_code: String,
+    pub province_code: String,
+    pub n: i32,
+    pub n_timings: i32,
+    pub n_pending: i32,
+    pub n_complaints: i32,
+    pub suppressed: i32,
+    pub median_days: Option<f64>,
+    pub p90_days: Option<f64>,
+    pub median_days_ci_low: Option<f64>,
+    pub median_days_ci_high: Option<f64>,
+    pub median_cost: Option<f64>,
+    pub median_cost_ci_low: Option<f64>,
+    pub median_cost_ci_high: Option<f64>,
+    pub median_visits: Option<f64>,
+    pub on_time_rate: Option<f64>,
+    pub informal_payment_rate: Option<f64>,
+    pub methodology_version: String,
+}
+
+/// Cells matching optional filters, in key order.
+pub async fn query(
+    db: &crate::Db,
+    geography: &str,
+    year: Option<i32>,
+    procedure: Option<&str>,
+    province: Option<&str>,
+) -> Result<Vec<CellRecord>, crate::StoreError> {
+    let sql = "SELECT * FROM index_cells WHERE geography = $1 \
+        AND ($2 IS NULL OR year = $2) AND ($3 IS NULL OR procedure_code = $3) \
+        AND ($4 IS NULL OR province_code = $4) \
+        ORDER BY year, procedure_code, province_code";
+    Ok(
+        crate::on_pool!(db, pool => sqlx::query_as::<_, CellRecord>(sql)
+        .bind(geography).bind(year).bind(procedure).bind(province)
+        .fetch_all(pool).await)?,
+    )
+}
