@@ -149,7 +149,119 @@ async fn old_map_observations_count_on_both_geographies(app: &TestApp) {
     );
 }
 
+/// The public endpoint: rounded figures, three formats, named filter errors.
+async fn the_public_endpoint_serves_rounded_cells_in_three_formats(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    for done in [
+        "2025-09-09",
+        "2025-09-10",
+        "2025-09-12",
+        "2025-09-15",
+        "2025-09-17",
+        "2025-09-22",
+    ] {
+        let mut body = timing();
+        body["submitted_on"] = "2025-09-08".into();
+        body["completed_on"] = done.into();
+        app.post("/v1/timings", &token, &body).await.expect(201);
+    }
+    app.project().await;
+    let page = app
+        .get("/v1/indices?year=2025&procedure=1.001612&province=79", None)
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            page["methodology_version"].as_str(),
+            page["provisional"].as_bool()
+        ),
+        (Some("1.0"), Some(true))
+    );
+    let item = &page["items"][0];
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(item["province_name"], "Thành phố Hồ Chí Minh");
+    assert_eq!(
+        (item["n"].as_i64(), item["suppressed"].as_bool()),
+        (Some(6), Some(false))
+    );
+    assert_eq!(item["median_working_days"], 4.5);
+    assert_eq!(item["p90_working_days"], 8.5);
+    // 1,704,700 VND rounds to the nearest 1,000; 2/6 to 0.001.
+    assert_eq!(item["median_scm_cost_vnd"], 1_705_000.0);
+    assert_eq!(item["on_time_rate"], 0.333);
+    assert_eq!(item["provisional"], true);
+
+    let csv = app
+        .request("GET", "/v1/indices?year=2025&format=csv", None, &[], None)
+        .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(
+        csv.header("content-type").as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+    let text = String::from_utf8_lossy(&csv.body).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("geography,year,procedure_code,province_code,province_name,n,"));
+    assert!(
+        lines[1].starts_with("vn-34,2025,1.001612,79,Thành phố Hồ Chí Minh,6,6,0,0,false,4.5,"),
+        "{}",
+        lines[1]
+    );
+    // No match still gives the header, with the same columns as a non-empty answer.
+    let empty = app
+        .request("GET", "/v1/indices?year=2020&format=csv", None, &[], None)
+        .await;
+    assert_eq!(
+        String::from_utf8_lossy(&empty.body).lines().next(),
+        Some(lines[0])
+    );
+
+    let nd = app
+        .request(
+            "GET",
+            "/v1/indices?year=2025",
+            None,
+            &[("accept", "application/x-ndjson")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        nd.header("content-type").as_deref(),
+        Some("application/x-ndjson")
+    );
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&nd.body)
+            .lines()
+            .next()
+            .unwrap_or(""),
+    )
+    .unwrap_or_default();
+    assert_eq!(first["median_working_days"], 4.5);
+
+    for (query, parameter, rule) in [
+        ("year=1999", "year", "range"),
+        ("year=twenty", "year", "range"),
+        ("geography=vn-99", "geography", "one_of"),
+        ("procedure=1.0", "procedure", "format"),
+        ("province=27", "province", "unknown_province"),
+        ("format=xml", "format", "one_of"),
+    ] {
+        let reply = app.get(&format!("/v1/indices?{query}"), None).await;
+        assert_eq!(
+            reply.violations(),
+            vec![(parameter.to_string(), rule.to_string())],
+            "{query}"
+        );
+    }
+    // 27 exists on the old map.
+    app.get("/v1/indices?geography=vn-63&province=27", None)
+        .await
+        .expect(200);
+}
+
 crate::on_both_stores!(
+    the_public_endpoint_serves_rounded_cells_in_three_formats,
     cells_follow_filings_withdrawals_and_amendments,
     old_map_observations_count_on_both_geographies,
 );

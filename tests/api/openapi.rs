@@ -31,6 +31,7 @@ async fn the_served_spec_is_the_committed_one_and_documents_every_route() {
         "/v1/submissions/{id}/withdrawal",
         "/v1/procedures",
         "/v1/provinces",
+        "/v1/indices",
         "/healthz",
         "/readyz",
     ] {

@@ -5,6 +5,7 @@
 //!
 //! - [`submissions`]: the business endpoints.
 //! - [`reference`]: open reference data (procedures, provinces).
+//! - [`indices`]: public index figures (JSON, CSV, NDJSON).
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`problem`]: the single mapping of every error to RFC 9457 problem+json.
 //! - [`extract`]: JSON bodies with field pointers, bearer auth, request ids.
@@ -18,6 +19,7 @@
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod indices;
 pub mod openapi;
 pub mod problem;
 pub mod reference;
@@ -77,6 +79,7 @@ pub fn app(
         .service(submissions::get_submission)
         .service(submissions::amend_submission)
         .service(submissions::withdraw_submission)
+        .service(indices::list_indices)
         .service(reference::list_procedures)
         .service(reference::list_provinces)
         .service(health::healthz)

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{health, reference, submissions};
+use crate::{health, indices, reference, submissions};
 
 struct BearerAuth;
 
@@ -40,6 +40,7 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
         submissions::get_submission,
         submissions::amend_submission,
         submissions::withdraw_submission,
+        indices::list_indices,
         reference::list_procedures,
         reference::list_provinces,
         health::healthz,
@@ -48,6 +49,7 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
     modifiers(&BearerAuth),
     tags(
         (name = "submissions", description = "Businesses file and manage their submissions"),
+        (name = "indices", description = "Open compliance-burden figures (methodology 1.0), no account needed"),
         (name = "reference", description = "Open reference data: procedures and provinces"),
         (name = "operations", description = "Probes for operators"),
     )
