@@ -51,6 +51,19 @@ pub struct Settings {
     #[arg(long, env = "REDTAPE_TOKEN_CACHE_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=300), global = true)]
     pub token_cache_seconds: u64,
+    /// A holiday calendar CSV (date,kind,name,source; kind holiday or working_day) that
+    /// replaces the built-in one (docs/holidays.md).
+    #[arg(long, env = "REDTAPE_HOLIDAYS", global = true)]
+    pub holidays: Option<std::path::PathBuf>,
+    /// SCM hourly tariffs overriding the defaults, as YEAR=VND_PER_HOUR[,YEAR=...]
+    /// (docs/methodology.md).
+    #[arg(long, env = "REDTAPE_HOURLY_TARIFFS", global = true)]
+    pub hourly_tariffs: Option<String>,
+    /// Disclosure threshold: cells with fewer observations publish counts only (never
+    /// below 3).
+    #[arg(long, env = "REDTAPE_SUPPRESSION_K", default_value_t = 5,
+          value_parser = clap::value_parser!(u16).range(3..=1000), global = true)]
+    pub suppression_k: u16,
     /// Log format: json (one object per line, for collectors) or text.
     #[arg(long, env = "REDTAPE_LOG_FORMAT", default_value = "json",
           value_parser = ["json", "text"], global = true)]
@@ -121,5 +134,76 @@ impl Settings {
     pub fn from_args(args: &[&str]) -> Result<Settings, clap::Error> {
         let argv = std::iter::once("redtape").chain(args.iter().copied());
         Cli::try_parse_from(argv).map(|cli| cli.settings)
+    }
+}
+
+impl Settings {
+    /// The methodology configuration these settings describe; errors name the setting.
+    pub fn methodology(&self) -> Result<redtape_store::cells::Methodology, String> {
+        let mut methodology =
+            redtape_store::cells::Methodology::vietnam().map_err(|e| e.to_string())?;
+        if let Some(path) = &self.holidays {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--holidays {}: {e}", path.display()))?;
+            let first = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or_default();
+            let last = chrono::NaiveDate::from_ymd_opt(2040, 12, 31).unwrap_or_default();
+            methodology.calendar =
+                redtape_index::calendar::WorkingCalendar::from_csv(&text, first, last)
+                    .map_err(|e| format!("--holidays {}: {e}", path.display()))?;
+        }
+        if let Some(spec) = &self.hourly_tariffs {
+            methodology.tariffs = methodology
+                .tariffs
+                .with_overrides(spec)
+                .map_err(|e| format!("--hourly-tariffs: {e}"))?;
+        }
+        methodology.k = usize::from(self.suppression_k);
+        Ok(methodology)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methodology_settings_take_effect() {
+        let dir = std::env::temp_dir().join(format!("redtape-cfg-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("holidays.csv");
+        // Monday 8 September 2025 declared a holiday; the file replaces the built-in calendar.
+        std::fs::write(
+            &path,
+            "date,kind,name,source\n2025-09-08,holiday,test,test\n",
+        )
+        .unwrap();
+        let path_text = path.display().to_string();
+        let settings = Settings::from_args(&[
+            "--holidays",
+            &path_text,
+            "--hourly-tariffs",
+            "2025=40000",
+            "--suppression-k",
+            "7",
+        ])
+        .unwrap();
+        let m = settings.methodology().unwrap();
+        let day = |d| chrono::NaiveDate::from_ymd_opt(2025, 9, d).unwrap();
+        assert!(!m.calendar.is_working_day(day(8)));
+        assert!(
+            m.calendar.is_working_day(day(2)),
+            "the built-in National Day is replaced"
+        );
+        assert_eq!(m.tariffs.for_year(2025), Some(40_000.0));
+        assert_eq!(
+            m.tariffs.for_year(2024),
+            Some(23_800.0),
+            "other years keep the default"
+        );
+        assert_eq!(m.k, 7);
+        let defaults = Settings::from_args(&[]).unwrap().methodology().unwrap();
+        assert_eq!(defaults.k, 5);
+        assert!(!defaults.calendar.is_working_day(day(2)));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,6 +6,9 @@
 //! `DATABASE_URL=postgres://...` switches to PostgreSQL. Subcommands cover the operator's jobs:
 //! `migrate`, `rebuild`, `token issue|revoke`, `openapi`, `bench`.
 
+// Tests may unwrap: a panic is how a test fails.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod bench;
 pub mod config;
 pub mod demo;
@@ -71,7 +74,11 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Rebuild => {
             let db = connect(&settings).await?;
             let started = std::time::Instant::now();
-            let n = Projector::new(db).rebuild().await?;
+            let methodology = Arc::new(settings.methodology()?);
+            let n = Projector::new(db)
+                .with_methodology(methodology)
+                .rebuild()
+                .await?;
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
                 "rebuilt read models from {n} events in {secs:.2}s ({:.0} events/s)",
@@ -139,7 +146,10 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
     let db = connect(settings).await?;
     let wake = Arc::new(Notify::new());
     let catalogue = Arc::new(Catalogue::new());
-    let projector = Projector::new(db.clone()).with_catalogue(catalogue.clone());
+    let methodology = Arc::new(settings.methodology()?);
+    let projector = Projector::new(db.clone())
+        .with_catalogue(catalogue.clone())
+        .with_methodology(methodology);
     let caught_up = projector.catch_up().await?;
     // The seed catalogue becomes registration events once (later starts find them there);
     // its terms apply from the earliest date redtape accepts.
