@@ -70,4 +70,72 @@ async fn probes_answer(app: &TestApp) {
     assert_eq!(redirected.body, docs.body);
 }
 
-crate::on_both_stores!(the_catalogue_and_both_maps_are_published, probes_answer);
+/// A procedure registered and projected by another process (another replica, the CLI) is
+/// picked up by the running server: its catalogue follows the read model, not only the events
+/// its own projector happened to apply.
+async fn a_procedure_registered_elsewhere_becomes_valid_here(app: &TestApp) {
+    use redtape_domain::procedure::{Procedure, ProcedureCode, ProcedureLevel};
+    use redtape_domain::procedure_terms::ProcedureCommand;
+    let code = "2.000999";
+    let procedure = Procedure {
+        code: ProcedureCode::parse_format("/code", code).unwrap_or_else(|e| panic!("{e:?}")),
+        name_vi: "Thủ tục thử nghiệm".into(),
+        name_en: "Test procedure".into(),
+        level: ProcedureLevel::Provincial,
+        agency: "Test agency".into(),
+        statutory_working_days: 10,
+        official_fee_vnd: None,
+        legal_basis: "Test decision".into(),
+    };
+    let elsewhere =
+        redtape_store::Procedures::new(&app.db, std::sync::Arc::new(tokio::sync::Notify::new()));
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default();
+    elsewhere
+        .execute(
+            code,
+            ProcedureCommand::Register {
+                procedure,
+                effective_from: start,
+                at: chrono::Utc::now(),
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Projected by a projector that is not the server's.
+    app.project().await;
+
+    let token = app.token(redtape_domain::Role::Business).await;
+    let mut body = crate::helpers::timing();
+    body["procedure_code"] = code.into();
+    let mut filed = None;
+    for _ in 0..40 {
+        let reply = app.post("/v1/timings", &token, &body).await;
+        if reply.status == 201 {
+            filed = Some(reply);
+            break;
+        }
+        assert_eq!(
+            reply.violations(),
+            vec![(
+                "/procedure_code".to_string(),
+                "unknown_procedure".to_string()
+            )]
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        filed.is_some(),
+        "the server never learned of the new procedure"
+    );
+    let list = app.get("/v1/procedures", None).await.expect(200);
+    assert!(list
+        .as_array()
+        .is_some_and(|l| l.iter().any(|p| p["code"] == code)));
+}
+
+crate::on_both_stores!(
+    the_catalogue_and_both_maps_are_published,
+    probes_answer,
+    a_procedure_registered_elsewhere_becomes_valid_here,
+);

@@ -16,6 +16,9 @@ use crate::StoreError;
 #[derive(Default)]
 pub struct Catalogue {
     state: RwLock<(ProcedureCatalogue, BTreeMap<String, ProcedureTimeline>)>,
+    /// (rows, sum of last_sequence) of the read model when last loaded: any projector, in any
+    /// process, that applies a Procedure event changes it.
+    signature: std::sync::Mutex<Option<(i64, i64)>>,
 }
 
 impl Catalogue {
@@ -23,8 +26,21 @@ impl Catalogue {
         Self::default()
     }
 
+    /// Reloads if the read model changed since the last load, whoever changed it (another
+    /// replica's projector, the CLI). One cheap query when nothing changed.
+    pub async fn refresh(&self, db: &Db) -> Result<bool, StoreError> {
+        let now = signature(db).await?;
+        let known = self.signature.lock().ok().and_then(|s| *s);
+        if known == Some(now) {
+            return Ok(false);
+        }
+        self.reload(db).await?;
+        Ok(true)
+    }
+
     /// Reloads from the read model.
     pub async fn reload(&self, db: &Db) -> Result<(), StoreError> {
+        let now = signature(db).await?;
         let rows: Vec<(String, String)> = crate::on_pool!(db, pool =>
             sqlx::query_as("SELECT code, timeline FROM procedures ORDER BY code")
                 .fetch_all(pool).await)?;
@@ -41,6 +57,9 @@ impl Catalogue {
         if let Ok(mut state) = self.state.write() {
             *state = (catalogue, timelines);
         }
+        if let Ok(mut signature) = self.signature.lock() {
+            *signature = Some(now);
+        }
         Ok(())
     }
 
@@ -56,6 +75,12 @@ impl Catalogue {
     pub fn timelines(&self) -> BTreeMap<String, ProcedureTimeline> {
         self.state.read().map(|s| s.1.clone()).unwrap_or_default()
     }
+}
+
+async fn signature(db: &Db) -> Result<(i64, i64), StoreError> {
+    Ok(crate::on_pool!(db, pool => sqlx::query_as(
+        "SELECT count(*), CAST(coalesce(sum(last_sequence), 0) AS bigint) FROM procedures")
+        .fetch_one(pool).await)?)
 }
 
 /// A procedure as the catalogue shows it: its latest terms.

@@ -573,6 +573,13 @@ impl Projector {
                     }
                 }
             }
+            // Another process may have projected procedure events (then this projector never
+            // saw them): follow the read model, not our own batches.
+            if let Some(catalogue) = &self.catalogue {
+                if let Err(e) = catalogue.refresh(&self.db).await {
+                    tracing::warn!(error = %e, "catalogue refresh failed; retrying");
+                }
+            }
             tokio::select! {
                 _ = wake.notified() => {
                     // Let a burst of commits accumulate: one transaction for many events
