@@ -260,7 +260,213 @@ async fn the_public_endpoint_serves_rounded_cells_in_three_formats(app: &TestApp
         .expect(200);
 }
 
+async fn file_run(
+    app: &TestApp,
+    token: &str,
+    procedure: &str,
+    province: &str,
+    submitted: &str,
+    completed: &str,
+    count: usize,
+) {
+    for _ in 0..count {
+        let mut body = timing();
+        body["procedure_code"] = procedure.into();
+        body["province_code"] = province.into();
+        body["submitted_on"] = submitted.into();
+        body["completed_on"] = completed.into();
+        app.post("/v1/timings", token, &body).await.expect(201);
+    }
+}
+
+async fn reform(app: &TestApp, code: &str, from: (i32, u32, u32), days: u16) {
+    use redtape_domain::procedure_terms::{ProcedureCommand, Terms};
+    let procedures =
+        redtape_store::Procedures::new(&app.db, std::sync::Arc::new(tokio::sync::Notify::new()));
+    let terms = Terms {
+        effective_from: chrono::NaiveDate::from_ymd_opt(from.0, from.1, from.2).unwrap_or_default(),
+        statutory_working_days: days,
+        official_fee_vnd: Some(0),
+        legal_basis: "Test reform".into(),
+    };
+    procedures
+        .execute(
+            code,
+            ProcedureCommand::Reform {
+                terms,
+                at: chrono::Utc::now(),
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.project().await;
+}
+
+/// By hand: three provinces, five timings each, submitted Mon 2025-09-08; A (79) done in 2
+/// working days, B (01) in 4, C (48) in 6; equal costs, no informal payments; limit 3.
+///   s1 (days 2, 4, 6):      A 100, B 50, C 0
+///   s2 (equal costs):       100 for all (equal bounds)
+///   s3 (all 0 informal):    100 for all
+///   s4 (1 - on-time: 0,1,1): A 100, B 0, C 0
+///   CBI A = 30 + 30 + 20 + 20 = 100; B = 15 + 30 + 20 + 0 = 65; C = 0 + 30 + 20 + 0 = 50.
+/// D (31) has one timing: suppressed, listed last, no CBI, no rank.
+async fn rankings_composites_and_trends(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    file_run(app, &token, "1.001612", "79", "2025-09-08", "2025-09-10", 5).await;
+    file_run(app, &token, "1.001612", "01", "2025-09-08", "2025-09-12", 5).await;
+    file_run(app, &token, "1.001612", "48", "2025-09-08", "2025-09-16", 5).await;
+    file_run(app, &token, "1.001612", "31", "2025-09-08", "2025-09-16", 1).await;
+    // A year earlier in 79: 4 working days (9-13 September 2024 has no holiday).
+    file_run(app, &token, "1.001612", "79", "2024-09-09", "2024-09-13", 5).await;
+    app.project().await;
+
+    let ranking = app
+        .get("/v1/indices/rankings?year=2025&procedure=1.001612", None)
+        .await
+        .expect(200);
+    let rows: Vec<(String, Option<i64>, Option<f64>)> = ranking["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| {
+                    (
+                        i["province_code"].as_str().unwrap_or("").to_string(),
+                        i["rank"].as_i64(),
+                        i["cbi"].as_f64(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        rows,
+        vec![
+            ("79".to_string(), Some(1), Some(100.0)),
+            ("01".to_string(), Some(2), Some(65.0)),
+            ("48".to_string(), Some(3), Some(50.0)),
+            ("31".to_string(), None, None),
+        ]
+    );
+    assert_eq!(ranking["items"][1]["score_days"], 50.0);
+    assert_eq!(ranking["items"][3]["suppressed"], true);
+
+    let composites = app
+        .get("/v1/indices/provinces?year=2025", None)
+        .await
+        .expect(200);
+    let rows: Vec<(String, f64, i64)> = composites["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| {
+                    (
+                        i["province_code"].as_str().unwrap_or("").to_string(),
+                        i["mean_cbi"].as_f64().unwrap_or(-1.0),
+                        i["procedures"].as_i64().unwrap_or(-1),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        rows,
+        vec![
+            ("79".to_string(), 100.0, 1),
+            ("01".to_string(), 65.0, 1),
+            ("48".to_string(), 50.0, 1)
+        ]
+    );
+
+    // A reform from 2025-07-01 (limit 2), registered elsewhere; the server picks it up.
+    reform(app, "1.001612", (2025, 7, 1), 2).await;
+    let mut trend = serde_json::Value::Null;
+    for _ in 0..40 {
+        trend = app
+            .get("/v1/indices/trends?procedure=1.001612&province=79", None)
+            .await
+            .expect(200);
+        if trend["items"][1]["reforms"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+        {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let years: Vec<i64> = trend["items"]
+        .as_array()
+        .map(|i| i.iter().filter_map(|p| p["year"].as_i64()).collect())
+        .unwrap_or_default();
+    assert_eq!(years, vec![2024, 2025]);
+    let y2025 = &trend["items"][1];
+    // 4 working days in 2024, 2 in 2025: -2 days, -50.0 %.
+    assert_eq!(
+        (
+            y2025["median_working_days"].as_f64(),
+            y2025["median_working_days_change"].as_f64(),
+            y2025["median_working_days_change_pct"].as_f64()
+        ),
+        (Some(2.0), Some(-2.0), Some(-50.0))
+    );
+    assert_eq!(y2025["reforms"][0]["effective_from"], "2025-07-01");
+    assert_eq!(y2025["reforms"][0]["statutory_working_days"], 2);
+    assert_eq!(
+        trend["items"][0]["median_working_days_change"],
+        serde_json::Value::Null,
+        "no 2023 to compare with"
+    );
+    assert_eq!(trend["items"][0]["reforms"], serde_json::json!([]));
+
+    for (path, parameter, rule) in [
+        (
+            "/v1/indices/rankings?procedure=1.001612",
+            "year",
+            "required",
+        ),
+        ("/v1/indices/rankings?year=2025", "procedure", "required"),
+        ("/v1/indices/provinces", "year", "required"),
+        (
+            "/v1/indices/trends?procedure=1.001612",
+            "province",
+            "required",
+        ),
+        (
+            "/v1/indices/trends?procedure=1.001612&province=99",
+            "province",
+            "unknown_province",
+        ),
+    ] {
+        assert_eq!(
+            app.get(path, None).await.violations(),
+            vec![(parameter.to_string(), rule.to_string())],
+            "{path}"
+        );
+    }
+}
+
+/// A reform changes the limit in force, so the projector recomputes the procedure's cells:
+/// five timings of 3 working days are on time under a 3-day limit, late under 2.
+async fn a_reform_recomputes_the_procedures_cells(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    file_run(app, &token, "2.001199", "79", "2025-09-08", "2025-09-11", 5).await;
+    let before = cell(app, "vn-34", 2025, "2.001199", "79")
+        .await
+        .unwrap_or_else(|| panic!("no cell"));
+    assert_eq!(before.on_time_rate, Some(1.0));
+    reform(app, "2.001199", (2025, 1, 1), 2).await;
+    let after = cell(app, "vn-34", 2025, "2.001199", "79")
+        .await
+        .unwrap_or_else(|| panic!("no cell"));
+    assert_eq!(after.on_time_rate, Some(0.0));
+    assert_eq!(after.median_days, before.median_days);
+}
+
 crate::on_both_stores!(
+    rankings_composites_and_trends,
+    a_reform_recomputes_the_procedures_cells,
     the_public_endpoint_serves_rounded_cells_in_three_formats,
     cells_follow_filings_withdrawals_and_amendments,
     old_map_observations_count_on_both_geographies,

@@ -32,6 +32,9 @@ async fn the_served_spec_is_the_committed_one_and_documents_every_route() {
         "/v1/procedures",
         "/v1/provinces",
         "/v1/indices",
+        "/v1/indices/rankings",
+        "/v1/indices/provinces",
+        "/v1/indices/trends",
         "/healthz",
         "/readyz",
     ] {

@@ -304,3 +304,420 @@ const CSV_COLUMNS: [&str; 22] = [
     "methodology_version",
     "provisional",
 ];
+
+/// Filters of the CBI endpoints.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RankingQuery {
+    /// vn-34 (default) or vn-63.
+    pub geography: Option<String>,
+    /// Required.
+    #[param(example = 2025)]
+    pub year: Option<String>,
+    /// Required for rankings.
+    #[param(example = "1.001612")]
+    pub procedure: Option<String>,
+}
+
+fn geography_of(text: Option<&str>) -> Result<Geography, ApiError> {
+    match text {
+        None | Some("") => Ok(Geography::Vn34),
+        Some(g) => {
+            Geography::parse("", g).map_err(|v| ApiError::parameter("geography", &v.rule, v.detail))
+        }
+    }
+}
+
+fn required_year(text: Option<&str>) -> Result<i32, ApiError> {
+    let text = text
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::parameter("year", "required", "give a year, e.g. year=2025"))?;
+    text.parse::<i32>()
+        .ok()
+        .filter(|y| (2015..=2100).contains(y))
+        .ok_or_else(|| {
+            ApiError::parameter(
+                "year",
+                "range",
+                format!("must be a year from 2015 to 2100, got {text:?}"),
+            )
+        })
+}
+
+fn province_cell(c: &CellRecord) -> redtape_index::cbi::ProvinceCell {
+    redtape_index::cbi::ProvinceCell {
+        province: c.province_code.clone(),
+        suppressed: c.suppressed != 0,
+        median_days: c.median_days,
+        median_cost: c.median_cost,
+        informal_payment_rate: c.informal_payment_rate,
+        on_time_rate: c.on_time_rate,
+    }
+}
+
+fn province_name(geography: Geography, code: &str) -> String {
+    Provinces::get()
+        .find(geography, code)
+        .map(|p| p.name.clone())
+        .unwrap_or_default()
+}
+
+/// One province in a ranking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RankedProvince {
+    /// 1 = lightest burden; ties share a rank. Null for suppressed cells.
+    pub rank: Option<usize>,
+    pub province_code: String,
+    pub province_name: String,
+    /// Compliance Burden Index, 0-100 (higher = lighter), to 0.1.
+    #[schema(example = 65.0)]
+    pub cbi: Option<f64>,
+    /// Scaled indicators, 0-100, to 0.1: working days, SCM cost, informal payments, delays.
+    pub score_days: Option<f64>,
+    pub score_cost: Option<f64>,
+    pub score_informal: Option<f64>,
+    pub score_on_time: Option<f64>,
+    pub n: i32,
+    pub suppressed: bool,
+}
+
+/// The body of a ranking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ranking {
+    pub methodology_version: String,
+    pub provisional: bool,
+    pub geography: String,
+    pub year: i32,
+    pub procedure_code: String,
+    pub items: Vec<RankedProvince>,
+}
+
+/// Province ranking by CBI for one year and procedure.
+///
+/// The Compliance Burden Index (methodology §5) of every province with a cell, best first;
+/// suppressed cells are listed last without a CBI. The CBI is relative within the year and
+/// procedure: compare years on the absolute figures (`/v1/indices/trends`).
+#[utoipa::path(
+    tag = "indices",
+    params(RankingQuery),
+    responses(
+        (status = 200, description = "The ranking", body = Ranking),
+        (status = 422, description = "A filter is missing or not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/indices/rankings")]
+pub async fn rankings(
+    state: web::Data<AppState>,
+    query: web::Query<RankingQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let geography = geography_of(query.geography.as_deref())?;
+    let year = required_year(query.year.as_deref())?;
+    let code = query
+        .procedure
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ApiError::parameter(
+                "procedure",
+                "required",
+                "give a procedure code, e.g. procedure=1.001612",
+            )
+        })?;
+    let procedure = redtape_domain::ProcedureCode::parse_format("", code)
+        .map_err(|v| ApiError::parameter("procedure", &v.rule, v.detail))?;
+    let cells = redtape_store::cells::query(
+        &state.db,
+        geography.as_str(),
+        Some(year),
+        Some(procedure.as_str()),
+        None,
+    )
+    .await?;
+    let ranked = redtape_index::cbi::compute(&cells.iter().map(province_cell).collect::<Vec<_>>());
+    let mut items: Vec<RankedProvince> = cells
+        .iter()
+        .zip(ranked)
+        .map(|(cell, r)| RankedProvince {
+            rank: r.rank,
+            province_name: province_name(geography, &cell.province_code),
+            province_code: cell.province_code.clone(),
+            cbi: r.cbi.map(rounding::cbi),
+            score_days: r.scores[0].map(rounding::cbi),
+            score_cost: r.scores[1].map(rounding::cbi),
+            score_informal: r.scores[2].map(rounding::cbi),
+            score_on_time: r.scores[3].map(rounding::cbi),
+            n: cell.n,
+            suppressed: cell.suppressed != 0,
+        })
+        .collect();
+    items.sort_by(|a, b| {
+        (a.rank.is_none(), a.rank, &a.province_code).cmp(&(
+            b.rank.is_none(),
+            b.rank,
+            &b.province_code,
+        ))
+    });
+    Ok(HttpResponse::Ok().json(Ranking {
+        methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
+        provisional: true,
+        geography: geography.as_str().into(),
+        year,
+        procedure_code: procedure.as_str().into(),
+        items,
+    }))
+}
+
+/// A province's composite for a year.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvinceComposite {
+    pub province_code: String,
+    pub province_name: String,
+    /// Mean of the province's CBI over the procedures where it is not suppressed, to 0.1.
+    pub mean_cbi: f64,
+    /// How many procedures that mean covers.
+    pub procedures: usize,
+}
+
+/// The body of the composites.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Composites {
+    pub methodology_version: String,
+    pub provisional: bool,
+    pub geography: String,
+    pub year: i32,
+    pub items: Vec<ProvinceComposite>,
+}
+
+/// Province composites for a year.
+///
+/// Each province's mean CBI over the procedures in which it is not suppressed, with the number
+/// of procedures covered (methodology §5), best first.
+#[utoipa::path(
+    tag = "indices",
+    params(RankingQuery),
+    responses(
+        (status = 200, description = "The composites", body = Composites),
+        (status = 422, description = "A filter is missing or not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/indices/provinces")]
+pub async fn province_composites(
+    state: web::Data<AppState>,
+    query: web::Query<RankingQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let geography = geography_of(query.geography.as_deref())?;
+    let year = required_year(query.year.as_deref())?;
+    let cells =
+        redtape_store::cells::query(&state.db, geography.as_str(), Some(year), None, None).await?;
+    let mut by_procedure: std::collections::BTreeMap<&str, Vec<redtape_index::cbi::ProvinceCell>> =
+        Default::default();
+    for cell in &cells {
+        by_procedure
+            .entry(cell.procedure_code.as_str())
+            .or_default()
+            .push(province_cell(cell));
+    }
+    let per_procedure: Vec<Vec<redtape_index::cbi::Ranked>> = by_procedure
+        .values()
+        .map(|cells| redtape_index::cbi::compute(cells))
+        .collect();
+    let mut items: Vec<ProvinceComposite> =
+        redtape_index::cbi::composites(per_procedure.iter().map(Vec::as_slice))
+            .into_iter()
+            .map(|c| ProvinceComposite {
+                province_name: province_name(geography, &c.province),
+                province_code: c.province,
+                mean_cbi: rounding::cbi(c.mean_cbi),
+                procedures: c.procedures,
+            })
+            .collect();
+    items.sort_by(|a, b| {
+        b.mean_cbi
+            .total_cmp(&a.mean_cbi)
+            .then_with(|| a.province_code.cmp(&b.province_code))
+    });
+    Ok(HttpResponse::Ok().json(Composites {
+        methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
+        provisional: true,
+        geography: geography.as_str().into(),
+        year,
+        items,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TrendQuery {
+    /// vn-34 (default) or vn-63.
+    pub geography: Option<String>,
+    /// Required.
+    #[param(example = "1.001612")]
+    pub procedure: Option<String>,
+    /// Required: a province code on the geography.
+    #[param(example = "79")]
+    pub province: Option<String>,
+}
+
+/// A reform that took effect in a year.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReformMark {
+    pub effective_from: chrono::NaiveDate,
+    pub statutory_working_days: u16,
+    pub legal_basis: String,
+}
+
+/// One year of a trend. Changes compare with the previous calendar year and are null when
+/// either year has no published value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrendPoint {
+    pub year: i32,
+    pub n: i32,
+    pub suppressed: bool,
+    pub median_working_days: Option<f64>,
+    pub median_working_days_change: Option<f64>,
+    /// Percentage change, to 0.1.
+    pub median_working_days_change_pct: Option<f64>,
+    pub median_scm_cost_vnd: Option<f64>,
+    pub median_scm_cost_change_vnd: Option<f64>,
+    pub median_scm_cost_change_pct: Option<f64>,
+    pub on_time_rate: Option<f64>,
+    pub on_time_rate_change: Option<f64>,
+    pub informal_payment_rate: Option<f64>,
+    pub informal_payment_rate_change: Option<f64>,
+    /// Reforms of the procedure that took effect this year: before/after is visible here.
+    pub reforms: Vec<ReformMark>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Trend {
+    pub methodology_version: String,
+    pub provisional: bool,
+    pub geography: String,
+    pub procedure_code: String,
+    pub province_code: String,
+    pub province_name: String,
+    pub items: Vec<TrendPoint>,
+}
+
+fn change(now: Option<f64>, before: Option<f64>) -> Option<f64> {
+    Some(now? - before?)
+}
+
+fn change_pct(now: Option<f64>, before: Option<f64>) -> Option<f64> {
+    let before = before.filter(|b| *b != 0.0)?;
+    Some(rounding::days((now? - before) / before * 100.0))
+}
+
+/// A trend over years for one procedure and province.
+///
+/// The absolute figures year by year, with changes from the previous year, and the years in
+/// which a reform of the procedure took effect. This, not the CBI, is how progress is read.
+#[utoipa::path(
+    tag = "indices",
+    params(TrendQuery),
+    responses(
+        (status = 200, description = "The series, oldest year first", body = Trend),
+        (status = 422, description = "A filter is missing or not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/indices/trends")]
+pub async fn trends(
+    state: web::Data<AppState>,
+    query: web::Query<TrendQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let geography = geography_of(query.geography.as_deref())?;
+    let code = query
+        .procedure
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ApiError::parameter(
+                "procedure",
+                "required",
+                "give a procedure code, e.g. procedure=1.001612",
+            )
+        })?;
+    let procedure = redtape_domain::ProcedureCode::parse_format("", code)
+        .map_err(|v| ApiError::parameter("procedure", &v.rule, v.detail))?;
+    let province = query
+        .province
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ApiError::parameter(
+                "province",
+                "required",
+                "give a province code, e.g. province=79",
+            )
+        })?;
+    if Provinces::get().find(geography, province).is_none() {
+        return Err(ApiError::parameter(
+            "province",
+            "unknown_province",
+            format!("{province:?} is not a province of {}", geography.as_str()),
+        ));
+    }
+    let cells = redtape_store::cells::query(
+        &state.db,
+        geography.as_str(),
+        None,
+        Some(procedure.as_str()),
+        Some(province),
+    )
+    .await?;
+    let timeline = state.catalogue.timelines().remove(procedure.as_str());
+    let by_year: std::collections::BTreeMap<i32, &CellRecord> =
+        cells.iter().map(|c| (c.year, c)).collect();
+    let items = cells
+        .iter()
+        .map(|c| {
+            let before = by_year.get(&(c.year - 1));
+            let prev = |f: fn(&CellRecord) -> Option<f64>| before.and_then(|b| f(b));
+            let reforms = timeline
+                .as_ref()
+                .map(|t| {
+                    t.periods
+                        .iter()
+                        .skip(1)
+                        .filter(|p| chrono::Datelike::year(&p.effective_from) == c.year)
+                        .map(|p| ReformMark {
+                            effective_from: p.effective_from,
+                            statutory_working_days: p.statutory_working_days,
+                            legal_basis: p.legal_basis.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            TrendPoint {
+                year: c.year,
+                n: c.n,
+                suppressed: c.suppressed != 0,
+                median_working_days: c.median_days.map(rounding::days),
+                median_working_days_change: change(c.median_days, prev(|b| b.median_days))
+                    .map(rounding::days),
+                median_working_days_change_pct: change_pct(c.median_days, prev(|b| b.median_days)),
+                median_scm_cost_vnd: c.median_cost.map(rounding::vnd),
+                median_scm_cost_change_vnd: change(c.median_cost, prev(|b| b.median_cost))
+                    .map(rounding::vnd),
+                median_scm_cost_change_pct: change_pct(c.median_cost, prev(|b| b.median_cost)),
+                on_time_rate: c.on_time_rate.map(rounding::rate),
+                on_time_rate_change: change(c.on_time_rate, prev(|b| b.on_time_rate))
+                    .map(rounding::rate),
+                informal_payment_rate: c.informal_payment_rate.map(rounding::rate),
+                informal_payment_rate_change: change(
+                    c.informal_payment_rate,
+                    prev(|b| b.informal_payment_rate),
+                )
+                .map(rounding::rate),
+                reforms,
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Trend {
+        methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
+        provisional: true,
+        geography: geography.as_str().into(),
+        procedure_code: procedure.as_str().into(),
+        province_code: province.into(),
+        province_name: province_name(geography, province),
+        items,
+    }))
+}
