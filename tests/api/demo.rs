@@ -1,5 +1,7 @@
 //! `redtape demo-data`: realistic, reproducible, and never mixed into real data.
 
+use redtape::demo::Filing;
+
 use crate::helpers::{Backend, TestStore};
 
 async fn rows_without_times(
@@ -64,11 +66,30 @@ async fn demo_data_is_realistic_reproducible_and_guarded(backend: Backend) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reforms.0, 1);
 
-    // The same seed on another fresh store files the same submissions.
-    redtape::demo::generate(&dbs[1], 400, 7, false)
+    // The same seed on another fresh store files the same submissions, also when they are
+    // imported in bulk (the benchmark's loader) instead of filed one command at a time.
+    let imported = redtape::demo::generate_with(&dbs[1], 400, 7, false, Filing::Import)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(imported, summary);
     assert_eq!(rows_without_times(&dbs[1]).await, rows);
+    assert_eq!(
+        redtape_store::db::count_events(&dbs[1]).await.ok(),
+        redtape_store::db::count_events(&dbs[0]).await.ok()
+    );
+    let cells = |db| async move {
+        redtape_store::cells::query(db, "vn-34", None, None, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (a_cells, b_cells) = (cells(&dbs[0]).await, cells(&dbs[1]).await);
+    assert!(a_cells.len() > 100);
+    assert_eq!(a_cells, b_cells);
+    // Importing an id that exists fails as a whole and changes nothing.
+    let before = redtape_store::db::count_events(&dbs[1]).await.ok();
+    let again = redtape::demo::generate_with(&dbs[1], 400, 7, true, Filing::Import).await;
+    assert!(again.is_err());
+    assert_eq!(redtape_store::db::count_events(&dbs[1]).await.ok(), before);
 
     // Never into a store that has data, unless forced.
     let refused = redtape::demo::generate(&dbs[0], 10, 8, false).await;

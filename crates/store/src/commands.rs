@@ -94,6 +94,7 @@ macro_rules! on_store {
 
 /// The command side for submissions.
 pub struct Submissions {
+    db: Db,
     store: Store<Submission>,
     services: SubmissionServices,
     wake: Arc<Notify>,
@@ -102,6 +103,7 @@ pub struct Submissions {
 impl Submissions {
     pub fn new(db: &Db, services: SubmissionServices, wake: Arc<Notify>) -> Self {
         Self {
+            db: db.clone(),
             store: Store::new(db),
             services,
             wake,
@@ -164,6 +166,82 @@ impl Submissions {
         });
         self.wake.notify_one();
         Ok(SubmissionHistory::from_envelopes(committed))
+    }
+
+    /// Files many new submissions at once: each one's commands are decided by the aggregate
+    /// exactly as [`Self::create`] and [`Self::execute`] decide them, and the resulting events
+    /// are appended with multi-row inserts, all in one transaction.
+    ///
+    /// For loading benchmark data (a million submissions through `create` takes an hour on
+    /// two cores): it skips the per-command round trips, not the rules. Every id must be new;
+    /// an id that already has events fails the whole call on the primary key, so nothing is
+    /// ever overwritten or half-imported. Returns the number of events appended.
+    pub async fn import(
+        &self,
+        submissions: Vec<(String, Vec<SubmissionCommand>)>,
+        metadata: &HashMap<String, String>,
+    ) -> Result<u64, CommandError> {
+        let mut rows = Vec::new();
+        for (id, commands) in submissions {
+            let mut state = Submission::default();
+            let mut sequence = 0usize;
+            for command in commands {
+                let sink = Default::default();
+                state
+                    .handle(command, &self.services, &sink)
+                    .await
+                    .map_err(CommandError::Rule)?;
+                for event in sink.collect().await {
+                    state.apply(event.clone());
+                    sequence += 1;
+                    let envelope = EventEnvelope::<Submission> {
+                        aggregate_id: id.clone(),
+                        sequence,
+                        payload: event,
+                        metadata: metadata.clone(),
+                    };
+                    rows.push(
+                        cqrs_es::persist::SerializedEvent::try_from(&envelope)
+                            .map_err(|e| CommandError::Internal(e.to_string()))?,
+                    );
+                }
+            }
+        }
+        let appended = rows.len() as u64;
+        let unavailable = |e: sqlx::Error| CommandError::Unavailable(e.to_string());
+        macro_rules! append {
+            ($pool:expr, $database:ty) => {{
+                let mut tx = $pool.begin().await.map_err(unavailable)?;
+                // 7 binds per event: far below both drivers' limits.
+                for chunk in rows.chunks(1000) {
+                    let mut insert = sqlx::QueryBuilder::<$database>::new(
+                        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                         event_version, payload, metadata) ",
+                    );
+                    insert.push_values(chunk, |mut row, e| {
+                        row.push_bind(<Submission as Aggregate>::TYPE)
+                            .push_bind(e.aggregate_id.as_str())
+                            .push_bind(i64::try_from(e.sequence).unwrap_or(i64::MAX))
+                            .push_bind(e.event_type.as_str())
+                            .push_bind(e.event_version.as_str())
+                            .push_bind(&e.payload)
+                            .push_bind(&e.metadata);
+                    });
+                    insert
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| CommandError::Internal(e.to_string()))?;
+                }
+                tx.commit().await.map_err(unavailable)?;
+            }};
+        }
+        match &self.db {
+            Db::Postgres(pool) => append!(pool, sqlx::Postgres),
+            Db::Sqlite(pool) => append!(pool, sqlx::Sqlite),
+        }
+        self.wake.notify_one();
+        Ok(appended)
     }
 
     /// The full history of a submission, `None` if it does not exist. Answered from the

@@ -96,6 +96,10 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // A 64 MiB page cache (the default is 2 MiB): with 100,000 observations the cell
+            // queries spent most of their time re-reading pages from the OS (perf profile in
+            // docs/benchmarks.md). Memory, not durability: the WAL settings above still hold.
+            .pragma("cache_size", "-65536")
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             // One connection. SQLite admits one writer at a time; with several connections,

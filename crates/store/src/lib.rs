@@ -30,6 +30,7 @@ pub mod group_commit;
 pub mod idempotency;
 pub mod observations;
 pub mod projector;
+mod replay;
 pub mod tokens;
 
 pub use catalogue::Catalogue;

@@ -145,29 +145,88 @@ pub async fn get(db: &crate::Db, id: &str) -> Result<Option<ObservationRow>, cra
     )
 }
 
-/// Binds the 17 report columns, in `REPORT_COLUMNS` order, onto a query.
+/// Binds the 17 report columns, in `REPORT_COLUMNS` order, onto a query (`bind`) or onto a
+/// row of a multi-row insert (`push_bind`), so both writers bind the same columns in the
+/// same order.
 #[macro_export]
 macro_rules! bind_report {
     ($query:expr, $c:expr) => {
-        $query
-            .bind($c.kind)
-            .bind(&$c.procedure_code)
-            .bind($c.geography)
-            .bind(&$c.province_code)
-            .bind(&$c.province_vn34)
-            .bind($c.year)
-            .bind($c.submitted_on)
-            .bind($c.completed_on)
-            .bind($c.experienced_on)
-            .bind($c.outcome)
-            .bind($c.channel)
-            .bind(&$c.categories)
-            .bind($c.official_fees)
-            .bind($c.unofficial_payments)
-            .bind($c.external_services)
-            .bind($c.staff_hours)
-            .bind($c.visits)
+        $crate::bind_report!($query, $c, bind)
     };
+    ($query:expr, $c:expr, $bind:ident) => {
+        $query
+            .$bind($c.kind)
+            .$bind(&$c.procedure_code)
+            .$bind($c.geography)
+            .$bind(&$c.province_code)
+            .$bind(&$c.province_vn34)
+            .$bind($c.year)
+            .$bind($c.submitted_on)
+            .$bind($c.completed_on)
+            .$bind($c.experienced_on)
+            .$bind($c.outcome)
+            .$bind($c.channel)
+            .$bind(&$c.categories)
+            .$bind($c.official_fees)
+            .$bind($c.unofficial_payments)
+            .$bind($c.external_services)
+            .$bind($c.staff_hours)
+            .$bind($c.visits)
+    };
+}
+
+/// What a Submission event does to its observation row. Decoded once, then applied either
+/// by SQL (the live projector) or in memory (a rebuild): one decoding, so the two cannot
+/// disagree about an event.
+#[derive(Debug)]
+pub(crate) enum Change {
+    /// A new row, status `received`.
+    Insert {
+        filer: String,
+        columns: ReportColumns,
+        at: String,
+    },
+    /// The report's columns replaced; `amendments` goes up by one.
+    Amend { columns: ReportColumns, at: String },
+    /// A new status.
+    Status { status: &'static str, at: String },
+}
+
+impl Change {
+    /// Decodes a stored Submission event payload.
+    pub(crate) fn decode(payload: &str) -> Result<Change, serde_json::Error> {
+        use redtape_domain::submission::{Status, SubmissionEvent};
+        Ok(match serde_json::from_str(payload)? {
+            SubmissionEvent::TimingReported {
+                filer,
+                timing,
+                filed_at,
+            } => Change::Insert {
+                filer: filer.to_string(),
+                columns: ReportColumns::of(&Report::Timing(timing)),
+                at: at_text(filed_at),
+            },
+            SubmissionEvent::ComplaintFiled {
+                filer,
+                complaint,
+                filed_at,
+            } => Change::Insert {
+                filer: filer.to_string(),
+                columns: ReportColumns::of(&Report::Complaint(complaint)),
+                at: at_text(filed_at),
+            },
+            SubmissionEvent::SubmissionAmended {
+                report, amended_at, ..
+            } => Change::Amend {
+                columns: ReportColumns::of(&report),
+                at: at_text(amended_at),
+            },
+            SubmissionEvent::SubmissionWithdrawn { withdrawn_at, .. } => Change::Status {
+                status: Status::Withdrawn.as_str(),
+                at: at_text(withdrawn_at),
+            },
+        })
+    }
 }
 
 /// $1 id, $2 status, $3 filer, $4..$20 report columns, $21 filed_at, $22 sequence.

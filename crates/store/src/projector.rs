@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
-use redtape_domain::submission::{Status, Submission, SubmissionEvent};
+use redtape_domain::submission::{Status, Submission};
 use tokio::sync::{watch, Notify};
 
 use crate::cells::{self, Dirty, Methodology};
 use crate::db::Db;
-use crate::observations::{self, ReportColumns};
+use crate::observations::{self, Change};
 use crate::StoreError;
 
 /// Name of the checkpoint row of the observations projection.
@@ -56,29 +56,40 @@ const DEBOUNCE: Duration = Duration::from_millis(10);
 /// How long a catch-up waits for events held back by another transaction.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
-#[derive(Clone, Copy)]
-enum Mode {
-    /// One batch, for the live loop.
-    Batch,
-    /// Everything up to the target, into emptied read models.
-    Rebuild(Option<(i64, i64)>),
-}
-
 /// Events per transaction: large enough to amortise commits during a rebuild, small enough
 /// that a live batch holds the SQLite write lock only briefly.
 const BATCH: i64 = 500;
 
+/// Events per transaction when catching up on a backlog (at start, after `demo-data`): each
+/// batch recomputes every cell it touched, and a backlog touches most cells in every batch,
+/// so fewer, larger batches save most of that work. Nothing waits on the write lock then.
+const CATCH_UP_BATCH: i64 = 10_000;
+
 /// A row of the event log in commit order.
 #[derive(Debug, sqlx::FromRow)]
-struct LoggedEvent {
-    txid: i64,
-    position: i64,
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    payload: String,
+pub(crate) struct LoggedEvent {
+    pub txid: i64,
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub payload: String,
 }
+
+/// Events read per query during a rebuild.
+const REPLAY_PAGE: i64 = 10_000;
+
+/// Observation rows per multi-row insert during a rebuild (24 binds each: 24,000 binds, below
+/// SQLite's 32,766 and PostgreSQL's 65,535).
+const ROWS_PER_INSERT: usize = 1000;
+
+/// The observation columns of a multi-row insert, in `push_values` order.
+const INSERT_OBSERVATIONS: &str = "INSERT INTO observations (submission_id, status, filer_id, \
+    kind, procedure_code, geography, province_code, province_vn34, year, submitted_on, \
+    completed_on, experienced_on, outcome, channel, categories, official_fees, \
+    unofficial_payments, external_services, staff_hours, visits, amendments, filed_at, \
+    updated_at, last_sequence) ";
 
 const PG_LOCK: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1 FOR UPDATE";
 const LITE_LOCK: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1";
@@ -99,7 +110,7 @@ const LITE_NEXT: &str = "SELECT 0 AS txid, l.position AS position, e.aggregate_t
 /// Generates the per-backend functions from one body: the connection types differ, the SQL
 /// and the logic do not.
 macro_rules! backend {
-    ($module:ident, $conn:ty, $next:expr) => {
+    ($module:ident, $conn:ty, $database:ty, $lock:expr, $next:expr) => {
         mod $module {
             use super::*;
 
@@ -109,7 +120,7 @@ macro_rules! backend {
                 conn: &mut $conn,
                 checkpoint: (i64, i64),
                 limit: i64,
-                dirty: Option<&mut Dirty>,
+                dirty: &mut Dirty,
             ) -> Result<((i64, i64), usize, bool), StoreError> {
                 let events: Vec<LoggedEvent> = sqlx::query_as($next)
                     .bind(checkpoint.0)
@@ -119,33 +130,26 @@ macro_rules! backend {
                     .await?;
                 let mut last = checkpoint;
                 let mut procedures = false;
-                let mut dirty = dirty;
                 for event in &events {
                     if event.aggregate_type == <ProcedureTimeline as cqrs_es::Aggregate>::TYPE {
                         apply_procedure(conn, event).await?;
                         procedures = true;
-                        if let Some(dirty) = dirty.as_deref_mut() {
-                            // New terms can change the on-time verdict of every observation
-                            // of the procedure.
-                            let rows: Vec<(String, String, String, i32)> = sqlx::query_as(
-                                "SELECT DISTINCT geography, province_code, province_vn34, year \
-                                 FROM observations WHERE procedure_code = $1",
-                            )
-                            .bind(&event.aggregate_id)
-                            .fetch_all(&mut *conn)
-                            .await?;
-                            for (g, p, p34, y) in rows {
-                                dirty.extend(cells::keys(&g, &p, &p34, y, &event.aggregate_id));
-                            }
+                        // New terms can change the on-time verdict of every observation of
+                        // the procedure.
+                        let rows: Vec<(String, String, String, i32)> = sqlx::query_as(
+                            "SELECT DISTINCT geography, province_code, province_vn34, year \
+                             FROM observations WHERE procedure_code = $1",
+                        )
+                        .bind(&event.aggregate_id)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                        for (g, p, p34, y) in rows {
+                            dirty.extend(cells::keys(&g, &p, &p34, y, &event.aggregate_id));
                         }
                     } else {
-                        if let Some(dirty) = dirty.as_deref_mut() {
-                            cell_keys_of(conn, &event.aggregate_id, dirty).await?;
-                        }
+                        cell_keys_of(conn, &event.aggregate_id, dirty).await?;
                         apply(conn, event).await?;
-                        if let Some(dirty) = dirty.as_deref_mut() {
-                            cell_keys_of(conn, &event.aggregate_id, dirty).await?;
-                        }
+                        cell_keys_of(conn, &event.aggregate_id, dirty).await?;
                     }
                     last = (event.txid, event.position);
                 }
@@ -175,6 +179,7 @@ macro_rules! backend {
             ) -> Result<(), StoreError> {
                 let mut timelines: std::collections::HashMap<String, Option<ProcedureTimeline>> =
                     Default::default();
+                let mut computed = Vec::with_capacity(keys.len());
                 for key in keys {
                     if !timelines.contains_key(&key.2) {
                         let json: Option<(String,)> =
@@ -205,47 +210,101 @@ macro_rules! backend {
                         continue;
                     }
                     let timeline = timelines.get(&key.2).and_then(Option::as_ref);
-                    let stats = cells::compute(key, &rows, timeline, methodology);
-                    let as_i32 = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-                    sqlx::query(cells::UPSERT)
-                        .bind(&key.0).bind(key.1).bind(&key.2).bind(&key.3)
-                        .bind(as_i32(stats.n))
-                        .bind(as_i32(stats.n_timings))
-                        .bind(as_i32(stats.n_pending))
-                        .bind(as_i32(stats.n_complaints))
-                        .bind(i32::from(stats.suppressed))
-                        .bind(stats.median_days)
-                        .bind(stats.p90_days)
-                        .bind(stats.median_days_ci.map(|c| c.low))
-                        .bind(stats.median_days_ci.map(|c| c.high))
-                        .bind(stats.median_cost)
-                        .bind(stats.median_cost_ci.map(|c| c.low))
-                        .bind(stats.median_cost_ci.map(|c| c.high))
-                        .bind(stats.median_visits)
-                        .bind(stats.on_time_rate)
-                        .bind(stats.informal_payment_rate)
-                        .bind(redtape_index::METHODOLOGY_VERSION)
-                        .execute(&mut *conn)
-                        .await?;
+                    computed.push((key.clone(), cells::compute(key, &rows, timeline, methodology)));
+                }
+                write_cells(conn, &computed).await
+            }
+
+            /// Inserts or replaces cells, many per statement.
+            async fn write_cells(
+                conn: &mut $conn,
+                computed: &[(cells::CellKey, redtape_index::cell::CellStats)],
+            ) -> Result<(), StoreError> {
+                for chunk in computed.chunks(cells::CHUNK) {
+                    let mut insert = sqlx::QueryBuilder::<$database>::new(cells::INSERT);
+                    insert.push_values(chunk, |mut row, (key, stats)| {
+                        cells::bind_cell!(row, key, stats);
+                    });
+                    insert.push(cells::ON_CONFLICT);
+                    insert.build().execute(&mut *conn).await?;
                 }
                 Ok(())
             }
 
-            /// Every cell that has included observations.
-            pub(super) async fn all_keys(conn: &mut $conn) -> Result<Dirty, StoreError> {
-                let rows: Vec<(String, String, String, i32, String)> = sqlx::query_as(
-                    "SELECT DISTINCT geography, province_code, province_vn34, year, procedure_code \
-                     FROM observations WHERE status IN ('received', 'verified')",
-                )
-                .fetch_all(&mut *conn)
-                .await?;
-                let mut keys = Dirty::new();
-                for (g, p, p34, y, code) in rows {
-                    keys.extend(cells::keys(&g, &p, &p34, y, &code));
+            /// Replays the whole log into emptied read models (see [`crate::replay`]); the
+            /// caller's transaction makes it atomic. Returns the events replayed and the
+            /// new checkpoint.
+            pub(super) async fn rebuild(
+                conn: &mut $conn,
+                target: Option<(i64, i64)>,
+                methodology: &Methodology,
+            ) -> Result<(u64, (i64, i64)), StoreError> {
+                let started = std::time::Instant::now();
+                sqlx::query_as::<_, (i64, i64)>($lock)
+                    .bind(OBSERVATIONS)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                for table in ["observations", "procedures", "index_cells"] {
+                    sqlx::query(&format!("DELETE FROM {table}"))
+                        .execute(&mut *conn)
+                        .await?;
                 }
-                Ok(keys)
-            }
+                let mut replay = crate::replay::Replay::default();
+                let mut checkpoint = (0, 0);
+                let mut applied = 0u64;
+                loop {
+                    let events: Vec<LoggedEvent> = sqlx::query_as($next)
+                        .bind(checkpoint.0)
+                        .bind(checkpoint.1)
+                        .bind(REPLAY_PAGE)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    for event in &events {
+                        replay.apply(event)?;
+                        checkpoint = (event.txid, event.position);
+                    }
+                    applied += events.len() as u64;
+                    if events.is_empty() {
+                        let reached = target.is_none_or(|t| checkpoint >= t);
+                        if reached || started.elapsed() > DEFAULT_DEADLINE {
+                            break;
+                        }
+                        // Committed but held back by an older running transaction.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                tracing::debug!(applied, elapsed = ?started.elapsed(), "replayed in memory");
 
+                let rows: Vec<_> = replay.observations.iter().collect();
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    let mut insert = sqlx::QueryBuilder::<$database>::new(INSERT_OBSERVATIONS);
+                    insert.push_values(chunk, |mut row, (id, o)| {
+                        row.push_bind(id.as_str())
+                            .push_bind(o.status)
+                            .push_bind(o.filer.as_str());
+                        crate::bind_report!(row, o.columns, push_bind)
+                            .push_bind(o.amendments)
+                            .push_bind(o.filed_at.as_str())
+                            .push_bind(o.updated_at.as_str())
+                            .push_bind(o.last_sequence);
+                    });
+                    insert.build().execute(&mut *conn).await?;
+                }
+                for (code, (timeline, sequence)) in &replay.procedures {
+                    write_procedure(conn, code, timeline, *sequence).await?;
+                }
+                tracing::debug!(elapsed = ?started.elapsed(), "rows written");
+                let computed = replay.cells(methodology)?;
+                write_cells(conn, &computed).await?;
+                sqlx::query(SAVE)
+                    .bind(OBSERVATIONS)
+                    .bind(checkpoint.0)
+                    .bind(checkpoint.1)
+                    .execute(&mut *conn)
+                    .await?;
+                tracing::debug!(cells = computed.len(), elapsed = ?started.elapsed(), "cells written");
+                Ok((applied, checkpoint))
+            }
 
             /// Folds a Procedure event into the procedure's stored timeline.
             async fn apply_procedure(
@@ -275,7 +334,16 @@ macro_rules! backend {
                     None => ProcedureTimeline::default(),
                 };
                 cqrs_es::Aggregate::apply(&mut timeline, event);
-                let json = serde_json::to_string(&timeline)
+                write_procedure(conn, &logged.aggregate_id, &timeline, logged.sequence).await
+            }
+
+            async fn write_procedure(
+                conn: &mut $conn,
+                code: &str,
+                timeline: &ProcedureTimeline,
+                sequence: i64,
+            ) -> Result<(), StoreError> {
+                let json = serde_json::to_string(timeline)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query(
                     "INSERT INTO procedures (code, name_vi, name_en, timeline, last_sequence) \
@@ -283,11 +351,11 @@ macro_rules! backend {
                      name_vi = excluded.name_vi, name_en = excluded.name_en, \
                      timeline = excluded.timeline, last_sequence = excluded.last_sequence",
                 )
-                .bind(&logged.aggregate_id)
+                .bind(code)
                 .bind(&timeline.name_vi)
                 .bind(&timeline.name_en)
                 .bind(json)
-                .bind(logged.sequence)
+                .bind(sequence)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())
@@ -297,83 +365,46 @@ macro_rules! backend {
                 if logged.aggregate_type != <Submission as cqrs_es::Aggregate>::TYPE {
                     return Ok(());
                 }
-                let event: SubmissionEvent =
-                    serde_json::from_str(&logged.payload).map_err(|e| {
-                        StoreError::Corrupt(format!(
-                            "event {} #{} ({}) does not decode: {e}",
-                            logged.aggregate_id, logged.sequence, logged.event_type
-                        ))
-                    })?;
-                let id = logged.aggregate_id.as_str();
-                let seq = logged.sequence;
-                match event {
-                    SubmissionEvent::TimingReported {
-                        filer,
-                        timing,
-                        filed_at,
-                    } => {
-                        let report = redtape_domain::submission::Report::Timing(timing);
-                        insert(conn, id, &filer.to_string(), &report, filed_at, seq).await
-                    }
-                    SubmissionEvent::ComplaintFiled {
-                        filer,
-                        complaint,
-                        filed_at,
-                    } => {
-                        let report = redtape_domain::submission::Report::Complaint(complaint);
-                        insert(conn, id, &filer.to_string(), &report, filed_at, seq).await
-                    }
-                    SubmissionEvent::SubmissionAmended {
-                        report, amended_at, ..
-                    } => {
-                        let columns = ReportColumns::of(&report);
-                        let query = sqlx::query(observations::AMEND).bind(id);
-                        crate::bind_report!(query, columns)
-                            .bind(observations::at_text(amended_at))
-                            .bind(seq)
-                            .execute(&mut *conn)
-                            .await?;
-                        Ok(())
-                    }
-                    SubmissionEvent::SubmissionWithdrawn { withdrawn_at, .. } => {
-                        sqlx::query(observations::SET_STATUS)
+                let change = Change::decode(&logged.payload).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "event {} #{} ({}) does not decode: {e}",
+                        logged.aggregate_id, logged.sequence, logged.event_type
+                    ))
+                })?;
+                let (id, seq) = (logged.aggregate_id.as_str(), logged.sequence);
+                let query = match &change {
+                    Change::Insert { filer, columns, at } => {
+                        let query = sqlx::query(observations::INSERT)
                             .bind(id)
-                            .bind(Status::Withdrawn.as_str())
-                            .bind(observations::at_text(withdrawn_at))
-                            .bind(seq)
-                            .execute(&mut *conn)
-                            .await?;
-                        Ok(())
+                            .bind(Status::Received.as_str())
+                            .bind(filer);
+                        crate::bind_report!(query, columns).bind(at).bind(seq)
                     }
-                }
-            }
-
-            async fn insert(
-                conn: &mut $conn,
-                id: &str,
-                filer: &str,
-                report: &redtape_domain::submission::Report,
-                filed_at: chrono::DateTime<chrono::Utc>,
-                seq: i64,
-            ) -> Result<(), StoreError> {
-                let columns = ReportColumns::of(report);
-                let query = sqlx::query(observations::INSERT)
-                    .bind(id)
-                    .bind(Status::Received.as_str())
-                    .bind(filer);
-                crate::bind_report!(query, columns)
-                    .bind(observations::at_text(filed_at))
-                    .bind(seq)
-                    .execute(&mut *conn)
-                    .await?;
+                    Change::Amend { columns, at } => {
+                        let query = sqlx::query(observations::AMEND).bind(id);
+                        crate::bind_report!(query, columns).bind(at).bind(seq)
+                    }
+                    Change::Status { status, at } => sqlx::query(observations::SET_STATUS)
+                        .bind(id)
+                        .bind(*status)
+                        .bind(at)
+                        .bind(seq),
+                };
+                query.execute(&mut *conn).await?;
                 Ok(())
             }
         }
     };
 }
 
-backend!(pg, sqlx::PgConnection, PG_NEXT);
-backend!(lite, sqlx::SqliteConnection, LITE_NEXT);
+backend!(pg, sqlx::PgConnection, sqlx::Postgres, PG_LOCK, PG_NEXT);
+backend!(
+    lite,
+    sqlx::SqliteConnection,
+    sqlx::Sqlite,
+    LITE_LOCK,
+    LITE_NEXT
+);
 
 /// Maintains the read models from the event log.
 #[derive(Clone)]
@@ -408,7 +439,7 @@ impl Projector {
 
     /// Projects one batch in one transaction; returns how many events it applied.
     pub async fn run_batch(&self) -> Result<usize, StoreError> {
-        Ok(self.transaction(Mode::Batch).await?.0)
+        Ok(self.transaction(BATCH).await?.0)
     }
 
     /// The commit-order key of the newest event committed so far, if any.
@@ -447,7 +478,7 @@ impl Projector {
         let target = self.target().await?;
         let mut total = 0u64;
         loop {
-            let (n, checkpoint) = self.transaction(Mode::Batch).await?;
+            let (n, checkpoint) = self.transaction(CATCH_UP_BATCH).await?;
             total += n as u64;
             let reached = target.is_none_or(|t| checkpoint >= t);
             if n == 0 && reached {
@@ -473,57 +504,40 @@ impl Projector {
     /// included. Returns the number of events replayed.
     pub async fn rebuild(&self) -> Result<u64, StoreError> {
         let target = self.target().await?;
-        let (n, _) = self.transaction(Mode::Rebuild(target)).await?;
-        Ok(n as u64)
+        let applied = match &self.db {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let (n, _) = pg::rebuild(&mut tx, target, &self.methodology).await?;
+                tx.commit().await?;
+                n
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let (n, _) = lite::rebuild(&mut tx, target, &self.methodology).await?;
+                tx.commit().await?;
+                n
+            }
+        };
+        if let Some(catalogue) = &self.catalogue {
+            catalogue.reload(&self.db).await?;
+        }
+        Ok(applied)
     }
 
-    async fn transaction(&self, mode: Mode) -> Result<(usize, (i64, i64)), StoreError> {
-        let rebuild = matches!(mode, Mode::Rebuild(_));
-        let started = std::time::Instant::now();
+    /// Projects one batch in one transaction, recomputing the cells it touched.
+    async fn transaction(&self, limit: i64) -> Result<(usize, (i64, i64)), StoreError> {
         // The two arms differ only in how the transaction starts and locks the checkpoint.
         macro_rules! body {
             ($tx:ident, $lock:expr, $module:ident) => {{
-                let mut checkpoint: (i64, i64) = sqlx::query_as($lock)
+                let checkpoint: (i64, i64) = sqlx::query_as($lock)
                     .bind(OBSERVATIONS)
                     .fetch_one(&mut *$tx)
                     .await?;
-                if rebuild {
-                    for table in ["observations", "procedures", "index_cells"] {
-                        sqlx::query(&format!("DELETE FROM {table}"))
-                            .execute(&mut *$tx)
-                            .await?;
-                    }
-                    checkpoint = (0, 0);
-                }
-                let mut applied = 0usize;
-                let mut procedures = false;
-                // A rebuild recomputes every cell at the end instead of tracking them.
                 let mut dirty = Dirty::new();
-                loop {
-                    let tracking = (!rebuild).then_some(&mut dirty);
-                    let (next, n, touched) =
-                        $module::step(&mut $tx, checkpoint, BATCH, tracking).await?;
-                    checkpoint = next;
-                    applied += n;
-                    procedures |= touched;
-                    match mode {
-                        Mode::Batch => break,
-                        Mode::Rebuild(target) => {
-                            let reached = target.is_none_or(|t| checkpoint >= t);
-                            if n == 0 && (reached || started.elapsed() > DEFAULT_DEADLINE) {
-                                break;
-                            }
-                            if n == 0 {
-                                tokio::time::sleep(Duration::from_millis(5)).await;
-                            }
-                        }
-                    }
-                }
-                if rebuild {
-                    dirty = $module::all_keys(&mut $tx).await?;
-                }
+                let (checkpoint, applied, procedures) =
+                    $module::step(&mut $tx, checkpoint, limit, &mut dirty).await?;
                 $module::recompute(&mut $tx, &dirty, &self.methodology).await?;
-                if applied > 0 || rebuild {
+                if applied > 0 {
                     sqlx::query(SAVE)
                         .bind(OBSERVATIONS)
                         .bind(checkpoint.0)
@@ -532,7 +546,7 @@ impl Projector {
                         .await?;
                 }
                 $tx.commit().await?;
-                if procedures || rebuild {
+                if procedures {
                     if let Some(catalogue) = &self.catalogue {
                         catalogue.reload(&self.db).await?;
                     }
