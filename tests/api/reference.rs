@@ -19,7 +19,7 @@ async fn the_catalogue_and_both_maps_are_published(app: &TestApp) {
     // The catalogue is the projection of ProcedureRegistered events: one period of terms,
     // in force from the earliest date redtape accepts, not abolished.
     assert_eq!(br["terms"].as_array().map(Vec::len), Some(1));
-    assert_eq!(br["terms"][0]["effective_from"], "2015-01-01");
+    assert_eq!(br["terms"][0]["effective_from"], "2020-01-01");
     assert_eq!(br["terms"][0]["statutory_working_days"], 3);
     assert_eq!(br["abolished_from"], serde_json::Value::Null);
 

@@ -62,7 +62,7 @@ fn timing_cases() -> Vec<Case> {
         (
             "too old",
             with(
-                json!({"submitted_on": "2014-12-31", "completed_on": "2015-01-02", "province_code": "01"}),
+                json!({"submitted_on": "2019-12-31", "completed_on": "2020-01-02", "province_code": "01"}),
             ),
             vec![("/submitted_on", "too_old")],
         ),

@@ -180,48 +180,14 @@ pub async fn list_indices(
     query: web::Query<IndexQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let format = format_of(&req, query.format.as_deref())?;
-    let geography = match query.geography.as_deref() {
-        None | Some("") => Geography::Vn34,
-        Some(g) => Geography::parse("", g)
-            .map_err(|v| ApiError::parameter("geography", &v.rule, v.detail))?,
-    };
-    let year = match query.year.as_deref() {
-        None | Some("") => None,
-        Some(y) => Some(
-            y.parse::<i32>()
-                .ok()
-                .filter(|y| (2015..=2100).contains(y))
-                .ok_or_else(|| {
-                    ApiError::parameter(
-                        "year",
-                        "range",
-                        format!("must be a year from 2015 to 2100, got {y:?}"),
-                    )
-                })?,
-        ),
-    };
-    let procedure = match query.procedure.as_deref() {
-        None | Some("") => None,
-        Some(code) => Some(
-            redtape_domain::ProcedureCode::parse_format("", code)
-                .map_err(|v| ApiError::parameter("procedure", &v.rule, v.detail))?,
-        ),
-    };
-    let province = match query.province.as_deref() {
-        None | Some("") => None,
-        Some(code) if Provinces::get().find(geography, code).is_some() => Some(code.to_string()),
-        Some(code) => {
-            return Err(ApiError::parameter(
-                "province",
-                "unknown_province",
-                format!(
-                    "{code:?} is not a province of {}; see GET /v1/provinces?geography={}",
-                    geography.as_str(),
-                    geography.as_str()
-                ),
-            ))
-        }
-    };
+    let geography = geography_of(query.geography.as_deref())?;
+    let year = given(query.year.as_deref()).map(year_of).transpose()?;
+    let procedure = given(query.procedure.as_deref())
+        .map(procedure_of)
+        .transpose()?;
+    let province = given(query.province.as_deref())
+        .map(|p| province_of(geography, p))
+        .transpose()?;
     let cells = redtape_store::cells::query(
         &state.db,
         geography.as_str(),
@@ -318,29 +284,67 @@ pub struct RankingQuery {
     pub procedure: Option<String>,
 }
 
+// Query parameters, parsed the same way by every endpoint: an empty value is an absent one,
+// and each refusal names the parameter and the rule (problem+json `errors`).
+
+/// The value of a parameter that was given and is not empty.
+fn given(text: Option<&str>) -> Option<&str> {
+    text.filter(|t| !t.is_empty())
+}
+
+/// A required parameter.
+fn required<'a>(text: Option<&'a str>, name: &str, example: &str) -> Result<&'a str, ApiError> {
+    given(text).ok_or_else(|| {
+        ApiError::parameter(
+            name,
+            "required",
+            format!("give a {name}, e.g. {name}={example}"),
+        )
+    })
+}
+
 fn geography_of(text: Option<&str>) -> Result<Geography, ApiError> {
-    match text {
-        None | Some("") => Ok(Geography::Vn34),
+    match given(text) {
+        None => Ok(Geography::Vn34),
         Some(g) => {
             Geography::parse("", g).map_err(|v| ApiError::parameter("geography", &v.rule, v.detail))
         }
     }
 }
 
-fn required_year(text: Option<&str>) -> Result<i32, ApiError> {
-    let text = text
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::parameter("year", "required", "give a year, e.g. year=2025"))?;
+/// A year redtape can hold observations for: from the earliest accepted date to 2100.
+fn year_of(text: &str) -> Result<i32, ApiError> {
+    let first = chrono::Datelike::year(&redtape_domain::submission::report::earliest_date());
     text.parse::<i32>()
         .ok()
-        .filter(|y| (2015..=2100).contains(y))
+        .filter(|y| (first..=2100).contains(y))
         .ok_or_else(|| {
             ApiError::parameter(
                 "year",
                 "range",
-                format!("must be a year from 2015 to 2100, got {text:?}"),
+                format!("must be a year from {first} to 2100, got {text:?}"),
             )
         })
+}
+
+fn procedure_of(code: &str) -> Result<redtape_domain::ProcedureCode, ApiError> {
+    redtape_domain::ProcedureCode::parse_format("", code)
+        .map_err(|v| ApiError::parameter("procedure", &v.rule, v.detail))
+}
+
+fn province_of(geography: Geography, code: &str) -> Result<String, ApiError> {
+    match Provinces::get().find(geography, code) {
+        Some(_) => Ok(code.to_string()),
+        None => Err(ApiError::parameter(
+            "province",
+            "unknown_province",
+            format!(
+                "{code:?} is not a province of {}; see GET /v1/provinces?geography={}",
+                geography.as_str(),
+                geography.as_str()
+            ),
+        )),
+    }
 }
 
 fn province_cell(c: &CellRecord) -> redtape_index::cbi::ProvinceCell {
@@ -410,20 +414,12 @@ pub async fn rankings(
     query: web::Query<RankingQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let geography = geography_of(query.geography.as_deref())?;
-    let year = required_year(query.year.as_deref())?;
-    let code = query
-        .procedure
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| {
-            ApiError::parameter(
-                "procedure",
-                "required",
-                "give a procedure code, e.g. procedure=1.001612",
-            )
-        })?;
-    let procedure = redtape_domain::ProcedureCode::parse_format("", code)
-        .map_err(|v| ApiError::parameter("procedure", &v.rule, v.detail))?;
+    let year = year_of(required(query.year.as_deref(), "year", "2025")?)?;
+    let procedure = procedure_of(required(
+        query.procedure.as_deref(),
+        "procedure",
+        "1.001612",
+    )?)?;
     let cells = redtape_store::cells::query(
         &state.db,
         geography.as_str(),
@@ -505,7 +501,7 @@ pub async fn province_composites(
     query: web::Query<RankingQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let geography = geography_of(query.geography.as_deref())?;
-    let year = required_year(query.year.as_deref())?;
+    let year = year_of(required(query.year.as_deref(), "year", "2025")?)?;
     let cells =
         redtape_store::cells::query(&state.db, geography.as_str(), Some(year), None, None).await?;
     let mut by_procedure: std::collections::BTreeMap<&str, Vec<redtape_index::cbi::ProvinceCell>> =
@@ -624,43 +620,21 @@ pub async fn trends(
     query: web::Query<TrendQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let geography = geography_of(query.geography.as_deref())?;
-    let code = query
-        .procedure
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| {
-            ApiError::parameter(
-                "procedure",
-                "required",
-                "give a procedure code, e.g. procedure=1.001612",
-            )
-        })?;
-    let procedure = redtape_domain::ProcedureCode::parse_format("", code)
-        .map_err(|v| ApiError::parameter("procedure", &v.rule, v.detail))?;
-    let province = query
-        .province
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| {
-            ApiError::parameter(
-                "province",
-                "required",
-                "give a province code, e.g. province=79",
-            )
-        })?;
-    if Provinces::get().find(geography, province).is_none() {
-        return Err(ApiError::parameter(
-            "province",
-            "unknown_province",
-            format!("{province:?} is not a province of {}", geography.as_str()),
-        ));
-    }
+    let procedure = procedure_of(required(
+        query.procedure.as_deref(),
+        "procedure",
+        "1.001612",
+    )?)?;
+    let province = province_of(
+        geography,
+        required(query.province.as_deref(), "province", "79")?,
+    )?;
     let cells = redtape_store::cells::query(
         &state.db,
         geography.as_str(),
         None,
         Some(procedure.as_str()),
-        Some(province),
+        Some(&province),
     )
     .await?;
     let timeline = state.catalogue.timelines().remove(procedure.as_str());
@@ -716,8 +690,8 @@ pub async fn trends(
         provisional: true,
         geography: geography.as_str().into(),
         procedure_code: procedure.as_str().into(),
-        province_code: province.into(),
-        province_name: province_name(geography, province),
+        province_name: province_name(geography, &province),
+        province_code: province,
         items,
     }))
 }

@@ -39,7 +39,7 @@ pub struct ProcedureView {
 /// Statutory terms in force from a date.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TermsView {
-    #[schema(example = "2015-01-01")]
+    #[schema(example = "2020-01-01")]
     pub effective_from: chrono::NaiveDate,
     #[schema(example = 3)]
     pub statutory_working_days: u16,

@@ -251,3 +251,22 @@ pub async fn query(
         crate::Db::Sqlite(pool) => select!(sqlx::Sqlite, pool),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Datelike;
+
+    /// redtape must not accept an observation the default methodology cannot measure.
+    #[test]
+    fn the_default_methodology_covers_every_accepted_year() {
+        let first = redtape_domain::submission::report::earliest_date().year();
+        let methodology = super::Methodology::vietnam().unwrap();
+        assert!(redtape_index::calendar::VIETNAM_YEARS.contains(&first));
+        for year in first..=*redtape_index::calendar::VIETNAM_YEARS.end() {
+            assert!(
+                methodology.tariffs.for_year(year).is_some(),
+                "no tariff for {year}"
+            );
+        }
+    }
+}

@@ -33,10 +33,12 @@ impl ProcedureLookup for crate::ProcedureCatalogue {
     }
 }
 
-/// The earliest date redtape accepts: older experiences say little about today's burden and
-/// predate the holiday calendar the indices need.
+/// The earliest date redtape accepts: the first day the built-in holiday calendar and hourly
+/// tariffs cover (2020). An older observation could be stored but not measured by the
+/// methodology (its working days would ignore holidays, its SCM cost would have no tariff),
+/// and every stored observation must be one the indices can count correctly.
 pub fn earliest_date() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or(NaiveDate::MIN)
+    NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or(NaiveDate::MIN)
 }
 
 /// What `parse` needs besides the draft.
