@@ -34,7 +34,7 @@ use crate::BoxError;
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How many submissions to file.
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub submissions: u64,
     /// Seed of the generator: the same seed gives the same figures.
     #[arg(long, default_value_t = 1)]
