@@ -55,9 +55,6 @@ impl Default for PoolOptions {
 /// observations the cell queries spent most of their time re-reading pages from the OS.
 const SQLITE_CACHE_PAGES: &str = "-65536";
 
-/// Restores [`SQLITE_CACHE_PAGES`] after a rebuild raised it.
-pub(crate) const SQLITE_CACHE_SIZE: &str = "PRAGMA cache_size = -65536";
-
 impl Db {
     /// Connects according to `DATABASE_URL`: `postgres://` or `postgresql://` selects
     /// PostgreSQL; `sqlite://path` or nothing selects the embedded store.
@@ -105,10 +102,6 @@ impl Db {
             .foreign_keys(true)
             // Memory, not durability: the WAL settings above still hold.
             .pragma("cache_size", SQLITE_CACHE_PAGES)
-            // Rows cross from SQLite's worker thread in a bounded channel (50 by default):
-            // a rebuild reading a million events spent most of its time waking the two
-            // threads in turn. 1,024 rows of buffer cost a few hundred KiB.
-            .row_buffer_size(1024)
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             // One connection. SQLite admits one writer at a time; with several connections,

@@ -529,27 +529,8 @@ impl Projector {
             }
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                // A rebuild rewrites every read-model page: let them all stay in memory.
-                sqlx::query("PRAGMA cache_size = -1048576")
-                    .execute(&mut *tx)
-                    .await?;
-                let outcome = lite::rebuild(&mut tx, target, &self.methodology).await;
-                let n = match outcome {
-                    Ok((n, _)) => {
-                        tx.commit().await?;
-                        n
-                    }
-                    Err(e) => {
-                        tx.rollback().await?;
-                        sqlx::query(crate::db::SQLITE_CACHE_SIZE)
-                            .execute(pool)
-                            .await?;
-                        return Err(e);
-                    }
-                };
-                sqlx::query(crate::db::SQLITE_CACHE_SIZE)
-                    .execute(pool)
-                    .await?;
+                let (n, _) = lite::rebuild(&mut tx, target, &self.methodology).await?;
+                tx.commit().await?;
                 n
             }
         };
