@@ -23,7 +23,7 @@ pub mod submission;
 pub mod validation;
 pub mod values;
 
-pub use access::Role;
+pub use access::{Role, Scope};
 pub use geography::{Geography, Province, ProvinceCode, ProvinceRef, Provinces};
 pub use procedure::{Procedure, ProcedureCatalogue, ProcedureCode, ProcedureLevel};
 pub use validation::{FieldViolation, Violations};

@@ -16,7 +16,8 @@
 //!   order and maintains the read models (DESIGN.md "Storage"); also `rebuild`.
 //! - [`cells`]: the `index_cells` read model (methodology §3), recomputed per dirty cell.
 //! - [`observations`]: the `observations` read model, one row per submission.
-//! - [`tokens`]: filers and bearer tokens (hashes only).
+//! - [`moderation`]: the moderation queue, a filer's daily count, response statistics.
+//! - [`tokens`]: filers and bearer tokens (hashes only), officers' province scopes.
 //! - [`idempotency`]: stored first responses for `Idempotency-Key`.
 
 // Tests may unwrap: a panic is how a test fails.
@@ -28,6 +29,7 @@ pub mod commands;
 pub mod db;
 pub mod group_commit;
 pub mod idempotency;
+pub mod moderation;
 pub mod observations;
 pub mod projector;
 mod replay;
@@ -52,6 +54,9 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("stored data cannot be read: {0}")]
     Corrupt(String),
+    /// A request the store refuses on its face (an operator's mistake, not a bug).
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -190,6 +190,13 @@ pub(crate) enum Change {
     Amend { columns: ReportColumns, at: String },
     /// A new status.
     Status { status: &'static str, at: String },
+    /// A government response: a row of the `responses` read model; the observation row is
+    /// not touched.
+    Response {
+        agency: String,
+        status: &'static str,
+        at: String,
+    },
 }
 
 impl Change {
@@ -225,6 +232,22 @@ impl Change {
                 status: Status::Withdrawn.as_str(),
                 at: at_text(withdrawn_at),
             },
+            SubmissionEvent::SubmissionVerified { verified_at } => Change::Status {
+                status: Status::Verified.as_str(),
+                at: at_text(verified_at),
+            },
+            SubmissionEvent::SubmissionRejected { rejected_at, .. } => Change::Status {
+                status: Status::Rejected.as_str(),
+                at: at_text(rejected_at),
+            },
+            SubmissionEvent::ResponsePosted {
+                response,
+                posted_at,
+            } => Change::Response {
+                agency: response.agency,
+                status: response.status.as_str(),
+                at: at_text(posted_at),
+            },
         })
     }
 }
@@ -238,13 +261,20 @@ pub(crate) const INSERT: &str = "INSERT INTO observations (submission_id, status
     $14, $15, $16, $17, $18, $19, $20, 0, $21, $21, $22) ON CONFLICT (submission_id) DO NOTHING";
 
 /// $1 id, $2..$18 report columns, $19 updated_at, $20 sequence. Guarded by `last_sequence`
-/// so an event can never be applied twice.
-pub(crate) const AMEND: &str = "UPDATE observations SET kind = $2, procedure_code = $3, \
+/// so an event can never be applied twice. A verified submission goes back to `received`
+/// (`Status::after_amendment`).
+pub(crate) const AMEND: &str = "UPDATE observations SET \
+    status = CASE WHEN status = 'verified' THEN 'received' ELSE status END, kind = $2, procedure_code = $3, \
     geography = $4, province_code = $5, province_vn34 = $6, year = $7, submitted_on = $8, \
     completed_on = $9, experienced_on = $10, outcome = $11, channel = $12, categories = $13, \
     official_fees = $14, unofficial_payments = $15, external_services = $16, staff_hours = $17, \
     visits = $18, amendments = amendments + 1, updated_at = $19, last_sequence = $20 \
     WHERE submission_id = $1 AND last_sequence < $20";
+
+/// $1 id, $2 sequence, $3 agency, $4 status, $5 posted_at.
+pub(crate) const INSERT_RESPONSE: &str = "INSERT INTO responses (submission_id, sequence, \
+    agency, status, posted_at) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (submission_id, sequence) DO NOTHING";
 
 pub(crate) const SET_STATUS: &str = "UPDATE observations SET status = $2, updated_at = $3, \
     last_sequence = $4 WHERE submission_id = $1 AND last_sequence < $4";

@@ -244,7 +244,7 @@ macro_rules! backend {
                     .bind(OBSERVATIONS)
                     .fetch_one(&mut *conn)
                     .await?;
-                for table in ["observations", "procedures", "index_cells"] {
+                for table in ["observations", "procedures", "index_cells", "responses"] {
                     sqlx::query(&format!("DELETE FROM {table}"))
                         .execute(&mut *conn)
                         .await?;
@@ -306,6 +306,16 @@ macro_rules! backend {
                 }
                 for (code, (timeline, sequence)) in &replay.procedures {
                     write_procedure(conn, code, timeline, *sequence).await?;
+                }
+                for r in &replay.responses {
+                    sqlx::query(observations::INSERT_RESPONSE)
+                        .bind(&r.submission_id)
+                        .bind(r.sequence)
+                        .bind(&r.agency)
+                        .bind(r.status)
+                        .bind(&r.posted_at)
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 tracing::debug!(elapsed = ?started.elapsed(), "rows written");
                 let computed = cells.await.map_err(|e| {
@@ -405,6 +415,14 @@ macro_rules! backend {
                         .bind(*status)
                         .bind(at)
                         .bind(seq),
+                    Change::Response { agency, status, at } => {
+                        sqlx::query(observations::INSERT_RESPONSE)
+                            .bind(id)
+                            .bind(seq)
+                            .bind(agency)
+                            .bind(*status)
+                            .bind(at)
+                    }
                 };
                 query.execute(&mut *conn).await?;
                 Ok(())

@@ -45,6 +45,18 @@ pub(crate) struct Replay {
     pub observations: HashMap<String, Observation>,
     /// Each procedure's timeline and the sequence of its last applied event.
     pub procedures: BTreeMap<String, (ProcedureTimeline, i64)>,
+    /// Rows of the `responses` read model, in log order.
+    pub responses: Vec<ResponseRow>,
+}
+
+/// A row of the `responses` read model.
+#[derive(Debug)]
+pub(crate) struct ResponseRow {
+    pub submission_id: String,
+    pub sequence: i64,
+    pub agency: String,
+    pub status: &'static str,
+    pub posted_at: String,
 }
 
 impl Replay {
@@ -94,6 +106,9 @@ impl Replay {
             }
             Change::Amend { columns, at } => {
                 if let Some(row) = self.current(&logged.aggregate_id, seq) {
+                    if row.status == Status::Verified.as_str() {
+                        row.status = Status::Verified.after_amendment().as_str();
+                    }
                     row.columns = columns;
                     row.amendments += 1;
                     row.updated_at = at;
@@ -107,6 +122,13 @@ impl Replay {
                     row.last_sequence = seq;
                 }
             }
+            Change::Response { agency, status, at } => self.responses.push(ResponseRow {
+                submission_id: logged.aggregate_id.clone(),
+                sequence: seq,
+                agency,
+                status,
+                posted_at: at,
+            }),
         }
         Ok(())
     }

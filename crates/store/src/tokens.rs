@@ -6,7 +6,7 @@
 
 use chrono::Utc;
 use redtape_domain::submission::FilerId;
-use redtape_domain::Role;
+use redtape_domain::{Role, Scope};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -20,6 +20,8 @@ pub struct Principal {
     pub role: Role,
     /// Set for business tokens: the filer they file as.
     pub filer: Option<FilerId>,
+    /// For officer tokens: the provinces they may act on.
+    pub scope: Scope,
 }
 
 /// A freshly issued token: the only moment its plain text exists.
@@ -47,6 +49,30 @@ pub async fn issue(
     filer: Option<FilerId>,
     label: Option<&str>,
 ) -> Result<IssuedToken, StoreError> {
+    issue_scoped(db, role, filer, label, Scope::Everywhere).await
+}
+
+/// Issues a token limited to `scope`; only officer tokens may be limited (a business acts
+/// on its own submissions, an admin everywhere).
+pub async fn issue_scoped(
+    db: &Db,
+    role: Role,
+    filer: Option<FilerId>,
+    label: Option<&str>,
+    scope: Scope,
+) -> Result<IssuedToken, StoreError> {
+    if role != Role::Officer && !scope.is_everywhere() {
+        return Err(StoreError::Invalid(format!(
+            "only officer tokens can be limited to provinces, not {} tokens",
+            role.as_str()
+        )));
+    }
+    if role != Role::Business && filer.is_some() {
+        return Err(StoreError::Invalid(format!(
+            "only business tokens file as a filer, not {} tokens",
+            role.as_str()
+        )));
+    }
     let token = new_secret()?;
     let now = crate::timestamp(Utc::now());
     let token_id = Uuid::now_v7();
@@ -63,10 +89,10 @@ pub async fn issue(
                 .bind(f).bind(label).bind(&now)
                 .execute(&mut *tx).await?;
         }
-        sqlx::query("INSERT INTO api_tokens (token_hash, token_id, role, filer_id, label, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO api_tokens (token_hash, token_id, role, filer_id, label, \
+                     created_at, provinces) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(hash(&token)).bind(token_id.to_string()).bind(role.as_str())
-            .bind(&filer_text).bind(label).bind(&now)
+            .bind(&filer_text).bind(label).bind(&now).bind(scope.to_stored())
             .execute(&mut *tx).await?;
         tx.commit().await?;
     });
@@ -76,18 +102,19 @@ pub async fn issue(
             token_id,
             role,
             filer,
+            scope,
         },
     })
 }
 
 /// Resolves a presented token; `None` for unknown or revoked tokens.
 pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Principal>, StoreError> {
-    let row: Option<(String, String, Option<String>)> = crate::on_pool!(db, pool =>
-        sqlx::query_as("SELECT token_id, role, filer_id FROM api_tokens \
+    let row: Option<(String, String, Option<String>, Option<String>)> = crate::on_pool!(db, pool =>
+        sqlx::query_as("SELECT token_id, role, filer_id, provinces FROM api_tokens \
                         WHERE token_hash = $1 AND revoked_at IS NULL")
             .bind(hash(token))
             .fetch_optional(pool).await)?;
-    let Some((token_id, role, filer)) = row else {
+    let Some((token_id, role, filer, provinces)) = row else {
         return Ok(None);
     };
     let corrupt =
@@ -101,6 +128,7 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Principal>, Sto
             )),
             None => None,
         },
+        scope: Scope::from_stored(provinces.as_deref()),
     }))
 }
 

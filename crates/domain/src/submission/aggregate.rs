@@ -3,8 +3,14 @@
 //! Rules enforced here, and nowhere else:
 //! - a submission is filed once, as a timing or a complaint, by one filer;
 //! - only that filer amends or withdraws it, within the amendment window after filing;
-//! - a withdrawn (or, later, rejected) submission takes no further amendments;
-//! - an amendment must change something and leave a valid submission.
+//! - a withdrawn or rejected submission takes no further amendments;
+//! - an amendment must change something and leave a valid submission; amending a verified
+//!   submission sends it back to `received`, because what was verified is no longer what it
+//!   says;
+//! - officers verify a received submission, reject a received or verified one (with a
+//!   reason), and post responses to any filed submission. Who is an officer, and for which
+//!   provinces, is decided before a command is built (`access`); the aggregate decides what
+//!   the submission's state allows.
 //!
 //! Commands carry the instant they were received, so the rules never read a clock and the
 //! given/when/then tests are deterministic.
@@ -17,6 +23,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::moderation::{GovernmentResponse, ResponseDraft};
 use super::report::{
     merge_patch, AmendmentDraft, ComplaintDraft, ParseContext, ProcedureLookup, Report, TimingDraft,
 };
@@ -61,6 +68,25 @@ impl Status {
             Status::Withdrawn => "withdrawn",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        [
+            Status::Received,
+            Status::Verified,
+            Status::Rejected,
+            Status::Withdrawn,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// The status after the filer amends: a verification covered the old values only.
+    pub fn after_amendment(self) -> Status {
+        match self {
+            Status::Verified => Status::Received,
+            other => other,
+        }
+    }
 }
 
 /// Today's date in Vietnam (UTC+7 all year; no daylight saving).
@@ -89,6 +115,15 @@ pub enum SubmissionCommand {
         reason: Option<String>,
         at: DateTime<Utc>,
     },
+    /// An officer confirms the submission is plausible and counts it as verified.
+    Verify { at: DateTime<Utc> },
+    /// An officer takes the submission out of every index, with a reason.
+    Reject { reason: String, at: DateTime<Utc> },
+    /// An officer answers the filer on behalf of an agency.
+    Respond {
+        draft: ResponseDraft,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +150,17 @@ pub enum SubmissionEvent {
         reason: Option<String>,
         withdrawn_at: DateTime<Utc>,
     },
+    SubmissionVerified {
+        verified_at: DateTime<Utc>,
+    },
+    SubmissionRejected {
+        reason: String,
+        rejected_at: DateTime<Utc>,
+    },
+    ResponsePosted {
+        response: GovernmentResponse,
+        posted_at: DateTime<Utc>,
+    },
 }
 
 impl SubmissionEvent {
@@ -124,6 +170,22 @@ impl SubmissionEvent {
             SubmissionEvent::ComplaintFiled { .. } => "ComplaintFiled",
             SubmissionEvent::SubmissionAmended { .. } => "SubmissionAmended",
             SubmissionEvent::SubmissionWithdrawn { .. } => "SubmissionWithdrawn",
+            SubmissionEvent::SubmissionVerified { .. } => "SubmissionVerified",
+            SubmissionEvent::SubmissionRejected { .. } => "SubmissionRejected",
+            SubmissionEvent::ResponsePosted { .. } => "ResponsePosted",
+        }
+    }
+
+    /// When the event happened (the instant its command was received).
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            SubmissionEvent::TimingReported { filed_at, .. }
+            | SubmissionEvent::ComplaintFiled { filed_at, .. } => *filed_at,
+            SubmissionEvent::SubmissionAmended { amended_at, .. } => *amended_at,
+            SubmissionEvent::SubmissionWithdrawn { withdrawn_at, .. } => *withdrawn_at,
+            SubmissionEvent::SubmissionVerified { verified_at } => *verified_at,
+            SubmissionEvent::SubmissionRejected { rejected_at, .. } => *rejected_at,
+            SubmissionEvent::ResponsePosted { posted_at, .. } => *posted_at,
         }
     }
 }
@@ -154,6 +216,8 @@ pub enum SubmissionError {
     },
     #[error("the amendment window closed {days} days after filing")]
     WindowClosed { days: i64 },
+    #[error("the submission is already {}", .0.as_str())]
+    AlreadyInStatus(Status),
 }
 
 /// What the aggregate needs from outside: the catalogue in force and the configured window.
@@ -183,6 +247,8 @@ pub struct Submission {
     pub status: Status,
     pub filed_at: Option<DateTime<Utc>>,
     pub amendments: u32,
+    /// Government responses, oldest first.
+    pub responses: Vec<(GovernmentResponse, DateTime<Utc>)>,
 }
 
 fn reason(
@@ -203,6 +269,14 @@ fn reason(
 }
 
 impl Submission {
+    /// The status of a filed submission; `NotFound` if nothing was filed under this id.
+    fn filed(&self) -> Result<Status, SubmissionError> {
+        match self.report {
+            Some(_) => Ok(self.status),
+            None => Err(SubmissionError::NotFound),
+        }
+    }
+
     /// Checks that `filer` may still change this submission at `at`.
     fn check_change(
         &self,
@@ -320,6 +394,38 @@ impl Aggregate for Submission {
                     withdrawn_at: at,
                 }
             }
+            SubmissionCommand::Verify { at } => match self.filed()? {
+                Status::Received => SubmissionEvent::SubmissionVerified { verified_at: at },
+                Status::Verified => return Err(SubmissionError::AlreadyInStatus(Status::Verified)),
+                status => {
+                    return Err(SubmissionError::Closed {
+                        status,
+                        action: "verified",
+                    })
+                }
+            },
+            SubmissionCommand::Reject { reason: why, at } => match self.filed()? {
+                Status::Received | Status::Verified => SubmissionEvent::SubmissionRejected {
+                    reason: reason("/reason", Some(why), true)
+                        .map_err(SubmissionError::Invalid)?
+                        .unwrap_or_default(),
+                    rejected_at: at,
+                },
+                Status::Rejected => return Err(SubmissionError::AlreadyInStatus(Status::Rejected)),
+                status => {
+                    return Err(SubmissionError::Closed {
+                        status,
+                        action: "rejected",
+                    })
+                }
+            },
+            SubmissionCommand::Respond { draft, at } => {
+                self.filed()?;
+                SubmissionEvent::ResponsePosted {
+                    response: draft.parse().map_err(SubmissionError::Invalid)?,
+                    posted_at: at,
+                }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -350,10 +456,15 @@ impl Aggregate for Submission {
             SubmissionEvent::SubmissionAmended { report, .. } => {
                 self.report = Some(report);
                 self.amendments += 1;
+                self.status = self.status.after_amendment();
             }
-            SubmissionEvent::SubmissionWithdrawn { .. } => {
-                self.status = Status::Withdrawn;
-            }
+            SubmissionEvent::SubmissionWithdrawn { .. } => self.status = Status::Withdrawn,
+            SubmissionEvent::SubmissionVerified { .. } => self.status = Status::Verified,
+            SubmissionEvent::SubmissionRejected { .. } => self.status = Status::Rejected,
+            SubmissionEvent::ResponsePosted {
+                response,
+                posted_at,
+            } => self.responses.push((response, posted_at)),
         }
     }
 }

@@ -493,3 +493,145 @@ fn events_round_trip_through_json_with_a_version() {
         "vn-34"
     );
 }
+
+fn verified() -> SubmissionEvent {
+    SubmissionEvent::SubmissionVerified {
+        verified_at: at(2025, 10, 3),
+    }
+}
+
+fn reject(reason: &str) -> SubmissionCommand {
+    SubmissionCommand::Reject {
+        reason: reason.into(),
+        at: at(2025, 10, 4),
+    }
+}
+
+#[test]
+fn officers_verify_a_received_submission_once() {
+    Framework::with(services())
+        .given(vec![timing_reported()])
+        .when(SubmissionCommand::Verify {
+            at: at(2025, 10, 3),
+        })
+        .then_expect_events(vec![verified()]);
+    Framework::with(services())
+        .given(vec![timing_reported(), verified()])
+        .when(SubmissionCommand::Verify {
+            at: at(2025, 10, 4),
+        })
+        .then_expect_error(SubmissionError::AlreadyInStatus(Status::Verified));
+    Framework::with(services())
+        .given_no_previous_events()
+        .when(SubmissionCommand::Verify {
+            at: at(2025, 10, 4),
+        })
+        .then_expect_error(SubmissionError::NotFound);
+}
+
+#[test]
+fn a_rejection_needs_a_reason_and_closes_the_submission() {
+    let rejected = SubmissionEvent::SubmissionRejected {
+        reason: "Duplicate".into(),
+        rejected_at: at(2025, 10, 4),
+    };
+    // A verified submission may still be rejected (new evidence); the reason is trimmed.
+    Framework::with(services())
+        .given(vec![timing_reported(), verified()])
+        .when(reject("  Duplicate "))
+        .then_expect_events(vec![rejected.clone()]);
+    let r = Framework::with(services())
+        .given(vec![timing_reported()])
+        .when(reject(" "))
+        .inspect_result();
+    assert_eq!(violations(r), vec![("/reason".into(), "required".into())]);
+    let after = || Framework::with(services()).given(vec![timing_reported(), rejected.clone()]);
+    after()
+        .when(reject("again"))
+        .then_expect_error(SubmissionError::AlreadyInStatus(Status::Rejected));
+    after()
+        .when(SubmissionCommand::Verify {
+            at: at(2025, 10, 5),
+        })
+        .then_expect_error(SubmissionError::Closed {
+            status: Status::Rejected,
+            action: "verified",
+        });
+    after()
+        .when(amend(json!({"visits": 3}), ALICE, at(2025, 10, 5)))
+        .then_expect_error(SubmissionError::Closed {
+            status: Status::Rejected,
+            action: "amended",
+        });
+    // A withdrawn submission is out of the indices already: nothing to reject.
+    Framework::with(services())
+        .given(vec![
+            timing_reported(),
+            SubmissionEvent::SubmissionWithdrawn {
+                reason: None,
+                withdrawn_at: at(2025, 10, 2),
+            },
+        ])
+        .when(reject("spam"))
+        .then_expect_error(SubmissionError::Closed {
+            status: Status::Withdrawn,
+            action: "rejected",
+        });
+}
+
+#[test]
+fn amending_a_verified_submission_sends_it_back_to_moderation() {
+    let mut state = Submission::default();
+    state.apply(timing_reported());
+    state.apply(verified());
+    assert_eq!(state.status, Status::Verified);
+    let mut report = timing_of(&timing_reported());
+    report.visits = Some(crate::Visits::parse("/visits", 3).unwrap());
+    state.apply(SubmissionEvent::SubmissionAmended {
+        report: Report::Timing(report),
+        changed_fields: vec!["visits".into()],
+        reason: "typo".into(),
+        amended_at: at(2025, 10, 5),
+    });
+    assert_eq!(state.status, Status::Received);
+}
+
+#[test]
+fn responses_are_validated_and_kept_in_order() {
+    let draft = |status| crate::submission::ResponseDraft {
+        agency: " Sở KH&ĐT ".into(),
+        text: "Looking into it".into(),
+        status,
+    };
+    let posted = SubmissionEvent::ResponsePosted {
+        response: crate::submission::GovernmentResponse {
+            agency: "Sở KH&ĐT".into(),
+            text: "Looking into it".into(),
+            status: crate::submission::ResponseStatus::InProgress,
+        },
+        posted_at: at(2025, 10, 6),
+    };
+    Framework::with(services())
+        .given(vec![timing_reported()])
+        .when(SubmissionCommand::Respond {
+            draft: draft(crate::submission::ResponseStatus::InProgress),
+            at: at(2025, 10, 6),
+        })
+        .then_expect_events(vec![posted.clone()]);
+    Framework::with(services())
+        .given_no_previous_events()
+        .when(SubmissionCommand::Respond {
+            draft: draft(crate::submission::ResponseStatus::Resolved),
+            at: at(2025, 10, 6),
+        })
+        .then_expect_error(SubmissionError::NotFound);
+    let mut state = Submission::default();
+    state.apply(timing_reported());
+    state.apply(posted);
+    assert_eq!(state.responses.len(), 1);
+    assert_eq!(
+        state.status,
+        Status::Received,
+        "a response is not a verdict"
+    );
+}
