@@ -259,6 +259,25 @@ impl TestApp {
             .token
     }
 
+    /// Issues an officer token limited to these vn-34 provinces.
+    pub async fn officer_for(&self, provinces: &[&str]) -> String {
+        let scope =
+            redtape_domain::Scope::provinces(provinces).unwrap_or_else(|v| panic!("scope: {v}"));
+        redtape_store::tokens::issue_scoped(&self.db, Role::Officer, None, Some("test"), scope)
+            .await
+            .unwrap_or_else(|e| panic!("issue token: {e}"))
+            .token
+    }
+
+    /// Files a body at `path` ("/v1/timings" or "/v1/complaints"); returns the new id.
+    pub async fn file(&self, path: &str, token: &str, body: &Value) -> String {
+        let reply = self.post(path, token, body).await;
+        reply.expect(201)["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id"))
+            .to_string()
+    }
+
     pub async fn request(
         &self,
         method: &str,

@@ -15,6 +15,7 @@ mod filing;
 mod idempotency;
 mod indices;
 mod lifecycle;
+mod moderation;
 mod openapi;
 mod rebuild;
 mod reference;

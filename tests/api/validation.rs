@@ -139,7 +139,7 @@ fn timing_cases() -> Vec<Case> {
         (
             "missing procedure",
             with(json!({"procedure_code": null})),
-            vec![("", "required")],
+            vec![("/procedure_code", "required")],
         ),
         (
             "bad date",

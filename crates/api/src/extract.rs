@@ -70,11 +70,41 @@ impl RequestId {
     }
 }
 
+/// Any caller holding a valid token, whatever its role.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
 /// A caller holding a valid business token: the filer it files as.
 #[derive(Debug, Clone)]
 pub struct Business {
     pub filer: FilerId,
     pub principal: Principal,
+}
+
+/// A caller who may moderate and respond: an officer (perhaps limited to some provinces) or
+/// an admin (everywhere).
+#[derive(Debug, Clone)]
+pub struct Officer(pub Principal);
+
+/// A caller holding an admin token.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Principal);
+
+impl Caller {
+    /// How the caller is named in event metadata and idempotency records: the filer for a
+    /// business (its submissions are its own whichever token it uses), else role and token.
+    pub fn actor(&self) -> String {
+        match (self.0.role, self.0.filer) {
+            (Role::Business, Some(filer)) => format!("filer:{filer}"),
+            (role, _) => format!("{}:{}", role.as_str(), self.0.token_id),
+        }
+    }
+}
+
+impl Officer {
+    pub fn scope(&self) -> &redtape_domain::Scope {
+        &self.0.scope
+    }
 }
 
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
@@ -96,31 +126,63 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.to_string())
 }
 
-impl FromRequest for Business {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer(req);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            let token = token?;
-            let state =
-                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let principal = state
-                .tokens
-                .authenticate(&state.db, &token)
-                .await?
-                .ok_or(ApiError::Unauthorized("the token is unknown or revoked"))?;
-            match (principal.role, principal.filer) {
-                (Role::Business, Some(filer)) => Ok(Business { filer, principal }),
-                _ => Err(ApiError::Forbidden(
-                    "this endpoint is for business (filer) tokens",
-                )),
-            }
-        })
-    }
+/// Resolves the request's bearer token: 401 for none, another scheme, or an unknown or
+/// revoked token.
+fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Principal, ApiError>> {
+    let token = bearer(req);
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    Box::pin(async move {
+        let token = token?;
+        let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+        state
+            .tokens
+            .authenticate(&state.db, &token)
+            .await?
+            .ok_or(ApiError::Unauthorized("the token is unknown or revoked"))
+    })
 }
+
+/// An extractor that authenticates, then admits some roles (403 for the others).
+macro_rules! role_extractor {
+    ($name:ident, |$p:ident| $admit:expr, $refusal:literal) => {
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                let principal = authenticate(req);
+                Box::pin(async move {
+                    let $p = principal.await?;
+                    let admitted: Option<$name> = $admit;
+                    admitted.ok_or(ApiError::Forbidden($refusal))
+                })
+            }
+        }
+    };
+}
+
+role_extractor!(Caller, |p| Some(Caller(p)), "unreachable");
+role_extractor!(
+    Business,
+    |p| match (p.role, p.filer) {
+        (Role::Business, Some(filer)) => Some(Business {
+            filer,
+            principal: p
+        }),
+        _ => None,
+    },
+    "this endpoint is for business (filer) tokens"
+);
+role_extractor!(
+    Officer,
+    |p| matches!(p.role, Role::Officer | Role::Admin).then_some(Officer(p)),
+    "this endpoint is for officer or admin tokens"
+);
+role_extractor!(
+    Admin,
+    |p| (p.role == Role::Admin).then_some(Admin(p)),
+    "this endpoint is for admin tokens"
+);
 
 /// Parses a path id as a UUID, naming the parameter when it is not one.
 pub fn path_uuid(name: &str, text: &str) -> Result<Uuid, ApiError> {

@@ -132,11 +132,14 @@ where
     let outcome = match handler(resource_id).await {
         Ok(outcome) => outcome,
         // Final answers (the same request would fail the same way) are stored; transient ones
-        // (conflicts, unavailability, bugs) release the key so the client's retry can run.
+        // (conflicts, a used-up cap, unavailability, bugs) release the key so a retry can run.
         Err(e) => {
             use actix_web::ResponseError;
             let status = e.status_code();
-            if status.is_server_error() || status == StatusCode::CONFLICT {
+            if status.is_server_error()
+                || status == StatusCode::CONFLICT
+                || status == StatusCode::TOO_MANY_REQUESTS
+            {
                 idempotency::release(&state.db, caller, &key).await?;
                 return Err(e);
             }

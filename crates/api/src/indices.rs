@@ -288,7 +288,7 @@ pub struct RankingQuery {
 // and each refusal names the parameter and the rule (problem+json `errors`).
 
 /// The value of a parameter that was given and is not empty.
-fn given(text: Option<&str>) -> Option<&str> {
+pub(crate) fn given(text: Option<&str>) -> Option<&str> {
     text.filter(|t| !t.is_empty())
 }
 
@@ -313,7 +313,7 @@ fn geography_of(text: Option<&str>) -> Result<Geography, ApiError> {
 }
 
 /// A year redtape can hold observations for: from the earliest accepted date to 2100.
-fn year_of(text: &str) -> Result<i32, ApiError> {
+pub(crate) fn year_of(text: &str) -> Result<i32, ApiError> {
     let first = chrono::Datelike::year(&redtape_domain::submission::report::earliest_date());
     text.parse::<i32>()
         .ok()
@@ -327,12 +327,12 @@ fn year_of(text: &str) -> Result<i32, ApiError> {
         })
 }
 
-fn procedure_of(code: &str) -> Result<redtape_domain::ProcedureCode, ApiError> {
+pub(crate) fn procedure_of(code: &str) -> Result<redtape_domain::ProcedureCode, ApiError> {
     redtape_domain::ProcedureCode::parse_format("", code)
         .map_err(|v| ApiError::parameter("procedure", &v.rule, v.detail))
 }
 
-fn province_of(geography: Geography, code: &str) -> Result<String, ApiError> {
+pub(crate) fn province_of(geography: Geography, code: &str) -> Result<String, ApiError> {
     match Provinces::get().find(geography, code) {
         Some(_) => Ok(code.to_string()),
         None => Err(ApiError::parameter(

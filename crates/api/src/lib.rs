@@ -5,6 +5,8 @@
 //!
 //! - [`submissions`]: the business endpoints.
 //! - [`reference`]: open reference data (procedures, provinces).
+//! - [`moderation`]: officers: the queue, verification, rejection, responses, audit trail.
+//! - [`responses`]: published statistics on government responses.
 //! - [`indices`]: public index figures (JSON, CSV, NDJSON).
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`problem`]: the single mapping of every error to RFC 9457 problem+json.
@@ -20,9 +22,11 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod indices;
+pub mod moderation;
 pub mod openapi;
 pub mod problem;
 pub mod reference;
+pub mod responses;
 pub mod submissions;
 
 use std::sync::Arc;
@@ -79,6 +83,12 @@ pub fn app(
         .service(submissions::get_submission)
         .service(submissions::amend_submission)
         .service(submissions::withdraw_submission)
+        .service(moderation::queue)
+        .service(moderation::verify)
+        .service(moderation::reject)
+        .service(moderation::respond)
+        .service(moderation::audit_trail)
+        .service(responses::response_statistics)
         .service(indices::list_indices)
         .service(indices::rankings)
         .service(indices::province_composites)

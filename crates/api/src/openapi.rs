@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{health, indices, reference, submissions};
+use crate::{health, indices, moderation, reference, responses, submissions};
 
 struct BearerAuth;
 
@@ -40,6 +40,12 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
         submissions::get_submission,
         submissions::amend_submission,
         submissions::withdraw_submission,
+        moderation::queue,
+        moderation::verify,
+        moderation::reject,
+        moderation::respond,
+        moderation::audit_trail,
+        responses::response_statistics,
         indices::list_indices,
         indices::rankings,
         indices::province_composites,
@@ -52,6 +58,8 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
     modifiers(&BearerAuth),
     tags(
         (name = "submissions", description = "Businesses file and manage their submissions"),
+        (name = "moderation", description = "Reform-office officers moderate submissions, answer filers and read the audit trail"),
+        (name = "responses", description = "Open statistics on government responses, no account needed"),
         (name = "indices", description = "Open compliance-burden figures (methodology 1.0), no account needed"),
         (name = "reference", description = "Open reference data: procedures and provinces"),
         (name = "operations", description = "Probes for operators"),

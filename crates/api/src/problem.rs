@@ -87,6 +87,9 @@ pub enum ApiError {
     },
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyMismatch,
+    /// A rate limit or a daily cap refused the request; retry after `retry_after` seconds.
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after: u64 },
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable(String),
     #[error("an unexpected error occurred; it has been logged")]
@@ -155,6 +158,11 @@ impl ApiError {
                 "idempotency-key-reused",
                 "Idempotency-Key reused with another body",
             ),
+            TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+            ),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -218,6 +226,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::TooManyRequests { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             _ => {}
         }
@@ -291,6 +302,12 @@ impl From<SubmissionError> for ApiError {
                 detail: e.to_string(),
                 retry_after: None,
             },
+            SubmissionError::AlreadyInStatus(_) => ApiError::Conflict {
+                slug: "already-moderated",
+                title: "Already moderated",
+                detail: e.to_string(),
+                retry_after: None,
+            },
         }
     }
 }
@@ -324,6 +341,10 @@ pub enum WriteProblems {
     /// Idempotency-Key was used before with another body.
     #[response(status = 422, content_type = "application/problem+json")]
     Invalid(Problem),
+    /// The token's rate limit, or the filer's daily cap on new submissions, is used up: retry
+    /// after `Retry-After` seconds (`RateLimit` tells the budget left).
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooMany(Problem),
     /// The database does not answer; retry after `Retry-After`.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),
@@ -339,12 +360,16 @@ pub enum ReadProblems {
     /// The token's role may not use this endpoint.
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(Problem),
-    /// No such submission, or another business's (the two are indistinguishable).
+    /// No such submission, or one this token may not see: another business's, or outside an
+    /// officer's provinces (indistinguishable from a missing one).
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
     /// The id is not a UUID.
     #[response(status = 422, content_type = "application/problem+json")]
     Invalid(Problem),
+    /// The token's rate limit is used up: retry after `Retry-After` seconds.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooMany(Problem),
     /// The database does not answer; retry after `Retry-After`.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),

@@ -1,5 +1,8 @@
 //! Business endpoints: file, read, amend and withdraw submissions. Thin by design: parse the
 //! body, build a command, execute it, shape the answer. The rules live in the domain crate.
+//!
+//! Also the pieces the officer endpoints (`moderation`) share: the submission view, who may
+//! see a submission, event metadata, and executing a change with idempotency and retries.
 
 use std::collections::HashMap;
 
@@ -7,17 +10,18 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use redtape_domain::submission::{
-    AmendmentDraft, ComplaintDraft, FilerId, Kind, Report, Status, SubmissionCommand,
-    SubmissionEvent, TimingDraft, WithdrawalDraft,
+    AmendmentDraft, ComplaintDraft, FilerId, Kind, Report, ResponseStatus, Status, Submission,
+    SubmissionCommand, SubmissionEvent, TimingDraft, WithdrawalDraft,
 };
-use redtape_domain::Provinces;
+use redtape_domain::{Provinces, Role};
 use redtape_store::commands::{HistoryEntry, SubmissionHistory};
+use redtape_store::tokens::Principal;
 use redtape_store::CommandError;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::extract::{parse_json, path_uuid, Business, RequestId};
+use crate::extract::{parse_json, path_uuid, Business, Caller, RequestId};
 use crate::idempotency::{self, IdempotencyKey, Outcome};
 use crate::problem::{ApiError, Problem, ReadProblems, WriteProblems};
 use crate::AppState;
@@ -27,7 +31,8 @@ use crate::AppState;
 pub struct HistoryItem {
     #[schema(example = 1)]
     pub sequence: usize,
-    /// Event type: TimingReported, ComplaintFiled, SubmissionAmended, SubmissionWithdrawn.
+    /// Event type: TimingReported, ComplaintFiled, SubmissionAmended, SubmissionWithdrawn,
+    /// SubmissionVerified, SubmissionRejected, ResponsePosted.
     #[schema(example = "TimingReported")]
     pub event: String,
     pub recorded_at: DateTime<Utc>,
@@ -40,7 +45,19 @@ pub struct HistoryItem {
     pub reason: Option<String>,
 }
 
-/// A submission as its filer sees it: current values, status and full history.
+/// A government response, as the filer reads it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResponseItem {
+    #[schema(example = "Sở Kế hoạch và Đầu tư Thành phố Hồ Chí Minh")]
+    pub agency: String,
+    #[schema(example = "We have asked the district office to explain the delay.")]
+    pub text: String,
+    pub status: ResponseStatus,
+    pub posted_at: DateTime<Utc>,
+}
+
+/// A submission as its filer (or a moderating officer) sees it: current values, status,
+/// government responses and full history.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubmissionView {
     pub id: Uuid,
@@ -63,15 +80,29 @@ pub struct SubmissionView {
     /// Current values of a complaint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub complaint: Option<ComplaintDraft>,
+    /// Government responses, oldest first.
+    pub responses: Vec<ResponseItem>,
     pub history: Vec<HistoryItem>,
 }
 
-fn recorded_at(event: &SubmissionEvent) -> DateTime<Utc> {
-    match event {
-        SubmissionEvent::TimingReported { filed_at, .. }
-        | SubmissionEvent::ComplaintFiled { filed_at, .. } => *filed_at,
-        SubmissionEvent::SubmissionAmended { amended_at, .. } => *amended_at,
-        SubmissionEvent::SubmissionWithdrawn { withdrawn_at, .. } => *withdrawn_at,
+/// The `vn-34` province of a filed submission (its own, or its successor's).
+pub(crate) fn province_vn34(state: &Submission) -> Option<String> {
+    let province = match state.report.as_ref()? {
+        Report::Timing(t) => &t.province,
+        Report::Complaint(c) => &c.province,
+    };
+    Provinces::get()
+        .to_vn34(province)
+        .map(|c| c.as_str().to_string())
+}
+
+/// Whether `principal` may see this submission: its filer; an officer whose provinces hold
+/// it; an admin. Everyone else is told it does not exist, so ids cannot be probed.
+pub(crate) fn may_see(principal: &Principal, state: &Submission) -> bool {
+    match principal.role {
+        Role::Business => principal.filer.is_some() && state.filer == principal.filer,
+        Role::Officer => province_vn34(state).is_some_and(|p| principal.scope.allows(&p)),
+        Role::Admin => state.report.is_some(),
     }
 }
 
@@ -110,6 +141,16 @@ impl SubmissionView {
                 Report::Complaint(c) => Some(ComplaintDraft::from_complaint(c)),
                 Report::Timing(_) => None,
             },
+            responses: state
+                .responses
+                .iter()
+                .map(|(r, at)| ResponseItem {
+                    agency: r.agency.clone(),
+                    text: r.text.clone(),
+                    status: r.status,
+                    posted_at: *at,
+                })
+                .collect(),
             history: history_items,
         })
     }
@@ -123,12 +164,13 @@ fn item(entry: &HistoryEntry) -> HistoryItem {
             ..
         } => (changed_fields.clone(), Some(reason.clone())),
         SubmissionEvent::SubmissionWithdrawn { reason, .. } => (Vec::new(), reason.clone()),
+        SubmissionEvent::SubmissionRejected { reason, .. } => (Vec::new(), Some(reason.clone())),
         _ => (Vec::new(), None),
     };
     HistoryItem {
         sequence: entry.sequence,
         event: entry.event.name().to_string(),
-        recorded_at: recorded_at(&entry.event),
+        recorded_at: entry.event.at(),
         request_id: entry.metadata.get("request_id").cloned(),
         changed_fields,
         reason,
@@ -136,10 +178,14 @@ fn item(entry: &HistoryEntry) -> HistoryItem {
 }
 
 /// Event metadata (DESIGN.md): who, which request, when, with which idempotency key.
-fn metadata(req: &HttpRequest, who: &Business, at: DateTime<Utc>) -> HashMap<String, String> {
+pub(crate) fn metadata(
+    req: &HttpRequest,
+    who: &Caller,
+    at: DateTime<Utc>,
+) -> HashMap<String, String> {
     let mut m = HashMap::new();
-    m.insert("actor".into(), format!("filer:{}", who.filer));
-    m.insert("token_id".into(), who.principal.token_id.to_string());
+    m.insert("actor".into(), who.actor());
+    m.insert("token_id".into(), who.0.token_id.to_string());
     m.insert("request_id".into(), RequestId::of(req));
     m.insert("received_at".into(), redtape_store::timestamp(at));
     if let Some(key) = req
@@ -153,15 +199,11 @@ fn metadata(req: &HttpRequest, who: &Business, at: DateTime<Utc>) -> HashMap<Str
 }
 
 /// Now, to the microsecond: what both stores keep, so an answer and a later read agree.
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     use chrono::DurationRound;
     let t = Utc::now();
     t.duration_trunc(chrono::Duration::microseconds(1))
         .unwrap_or(t)
-}
-
-fn caller(who: &Business) -> String {
-    format!("filer:{}", who.filer)
 }
 
 fn view_outcome(
@@ -186,14 +228,16 @@ async fn file(
     command: impl FnOnce(FilerId, DateTime<Utc>) -> SubmissionCommand,
 ) -> Result<HttpResponse, ApiError> {
     let new_id = Uuid::now_v7().to_string();
-    let caller = caller(&who);
+    let filer = who.filer;
+    let who = Caller(who.principal);
+    let caller = who.actor();
     let (state2, req2) = (state.clone(), req.clone());
     idempotency::run(&state2, &req2, &caller, &body, new_id, |id| async move {
         let uuid = path_uuid("id", &id)?;
         let at = now();
         let history = match state
             .submissions
-            .create(&id, command(who.filer, at), metadata(&req, &who, at))
+            .create(&id, command(filer, at), metadata(&req, &who, at))
             .await
         {
             Ok(history) => history,
@@ -204,7 +248,7 @@ async fn file(
                     .submissions
                     .history(&id)
                     .await?
-                    .filter(|h| h.state.filer == Some(who.filer))
+                    .filter(|h| h.state.filer == Some(filer))
                     .ok_or_else(|| ApiError::NotFound("no such submission".into()))?
             }
             Err(e) => return Err(e.into()),
@@ -273,10 +317,11 @@ pub async fn file_complaint(
     .await
 }
 
-/// Read one of your submissions.
+/// Read a submission.
 ///
-/// Answered from the submission's events, so it always shows your latest change. Another
-/// business's submission is reported as not found.
+/// Answered from the submission's events, so it always shows the latest change and every
+/// government response. A business reads its own submissions; an officer those in its
+/// provinces; an admin any. Any other submission is reported as not found.
 #[utoipa::path(
     tag = "submissions",
     params(("id" = Uuid, Path, description = "Submission id")),
@@ -289,30 +334,41 @@ pub async fn file_complaint(
 #[get("/v1/submissions/{id}")]
 pub async fn get_submission(
     state: web::Data<AppState>,
-    who: Business,
+    who: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_uuid("id", &path)?;
-    let history = state
-        .submissions
-        .history(&id.to_string())
-        .await?
-        .filter(|h| h.state.filer == Some(who.filer))
-        .ok_or_else(|| ApiError::NotFound("no such submission".into()))?;
+    let history = visible(&state, &who.0, id).await?;
     Ok(HttpResponse::Ok().json(SubmissionView::of(id, &history)?))
 }
 
+/// The history of a submission `principal` may see; 404 otherwise.
+pub(crate) async fn visible(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<SubmissionHistory, ApiError> {
+    state
+        .submissions
+        .history(&id.to_string())
+        .await?
+        .filter(|h| may_see(principal, &h.state))
+        .ok_or_else(|| ApiError::NotFound("no such submission".into()))
+}
+
 /// Executes a change to an existing submission, retrying a few times if another change to
-/// the same submission commits at the same moment (optimistic concurrency).
-async fn change(
+/// the same submission commits at the same moment (optimistic concurrency). The caller has
+/// checked who may change it; the aggregate checks what its state allows.
+pub(crate) async fn change(
     state: web::Data<AppState>,
     req: HttpRequest,
-    who: Business,
+    who: Caller,
     body: web::Bytes,
     id: Uuid,
-    command: impl Fn(FilerId, DateTime<Utc>) -> SubmissionCommand,
+    command: impl Fn(DateTime<Utc>) -> SubmissionCommand,
+    status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = caller(&who);
+    let caller = who.actor();
     let target = id.to_string();
     let (state2, req2) = (state.clone(), req.clone());
     idempotency::run(
@@ -327,7 +383,7 @@ async fn change(
                 let at = now();
                 match state
                     .submissions
-                    .execute(&target, command(who.filer, at), metadata(&req, &who, at))
+                    .execute(&target, command(at), metadata(&req, &who, at))
                     .await
                 {
                     Err(CommandError::Conflict) if attempts < 3 => attempts += 1,
@@ -340,7 +396,7 @@ async fn change(
                 .history(&target)
                 .await?
                 .ok_or_else(|| ApiError::NotFound("no such submission".into()))?;
-            view_outcome(id, &history, StatusCode::OK)
+            view_outcome(id, &history, status)
         },
     )
     .await
@@ -372,14 +428,14 @@ pub async fn amend_submission(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_uuid("id", &path)?;
     let draft: AmendmentDraft = parse_json(&req, &body)?;
-    change(state, req, who, body, id, move |filer, at| {
-        SubmissionCommand::Amend {
-            filer,
-            draft: draft.clone(),
-            at,
-        }
-    })
-    .await
+    let filer = who.filer;
+    let command = move |at| SubmissionCommand::Amend {
+        filer,
+        draft: draft.clone(),
+        at,
+    };
+    let who = Caller(who.principal);
+    change(state, req, who, body, id, command, StatusCode::OK).await
 }
 
 /// Withdraw one of your submissions.
@@ -411,12 +467,12 @@ pub async fn withdraw_submission(
     } else {
         parse_json(&req, &body)?
     };
-    change(state, req, who, body, id, move |filer, at| {
-        SubmissionCommand::Withdraw {
-            filer,
-            reason: draft.reason.clone(),
-            at,
-        }
-    })
-    .await
+    let filer = who.filer;
+    let command = move |at| SubmissionCommand::Withdraw {
+        filer,
+        reason: draft.reason.clone(),
+        at,
+    };
+    let who = Caller(who.principal);
+    change(state, req, who, body, id, command, StatusCode::OK).await
 }

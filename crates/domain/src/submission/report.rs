@@ -413,8 +413,16 @@ pub fn from_json<T: serde::de::DeserializeOwned>(
     prefix: &str,
 ) -> Result<T, Violations> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let pointer = pointer_of(prefix, e.path());
+        let mut pointer = pointer_of(prefix, e.path());
         let detail = e.inner().to_string();
+        // serde names a missing field in its message and points at the object holding it;
+        // point at the field itself, so a form can highlight it.
+        if let Some(field) = detail
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            pointer = format!("{pointer}/{field}");
+        }
         let rule = if detail.starts_with("missing field") {
             "required"
         } else if detail.starts_with("unknown field") {

@@ -1,0 +1,400 @@
+//! Officer endpoints: the moderation queue, verification, rejection, government responses and
+//! the audit trail of a submission.
+//!
+//! Officers act only on submissions in their provinces (a token may be limited to some); a
+//! submission outside them is answered exactly like a missing one. Admins act everywhere.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use redtape_domain::submission::{RejectionDraft, ResponseDraft, Status, SubmissionCommand};
+use redtape_domain::{Geography, Provinces};
+use redtape_store::moderation::{QueueFilter, QueueRow};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::extract::{parse_json, path_uuid, Caller, Officer};
+use crate::idempotency::IdempotencyKey;
+use crate::indices::{given, procedure_of, province_of};
+use crate::problem::{ApiError, ReadProblems, WriteProblems};
+use crate::submissions::{change, visible, SubmissionView};
+use crate::AppState;
+
+/// Largest page of the queue.
+pub const MAX_PAGE: u32 = 200;
+const DEFAULT_PAGE: u32 = 50;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QueueQuery {
+    /// received (default: waiting for moderation), verified, rejected or withdrawn.
+    #[param(example = "received")]
+    pub status: Option<String>,
+    /// A vn-34 province code (submissions on the old map count under their successor).
+    #[param(example = "79")]
+    pub province: Option<String>,
+    /// A national procedure code.
+    #[param(example = "1.001612")]
+    pub procedure: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One submission in the queue: enough to triage; the full submission is at `href`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueItem {
+    pub id: Uuid,
+    #[schema(example = "timing")]
+    pub kind: String,
+    pub status: Status,
+    #[schema(example = "1.001612")]
+    pub procedure_code: String,
+    /// The map the submission's province code belongs to.
+    #[schema(example = "vn-34")]
+    pub geography: String,
+    #[schema(example = "79")]
+    pub province_code: String,
+    /// Its vn-34 province (the scope officers are given).
+    #[schema(example = "79")]
+    pub province_vn34: String,
+    #[schema(example = "Thành phố Hồ Chí Minh")]
+    pub province_name: String,
+    /// The year it counts in.
+    #[schema(example = 2025)]
+    pub year: i32,
+    pub amendments: i32,
+    pub filed_at: String,
+    pub updated_at: String,
+    #[schema(example = "/v1/submissions/01932c4e-7d1a-7c3e-9a51-3f1f0c2b9d11")]
+    pub href: String,
+}
+
+/// A page of the queue, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// The URL of the next page, with the same filters; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+impl QueueItem {
+    fn of(row: QueueRow) -> Result<QueueItem, ApiError> {
+        let status = Status::parse(&row.status)
+            .ok_or_else(|| ApiError::Internal(format!("bad status {:?}", row.status)))?;
+        let id = Uuid::parse_str(&row.submission_id)
+            .map_err(|e| ApiError::Internal(format!("bad id {:?}: {e}", row.submission_id)))?;
+        Ok(QueueItem {
+            id,
+            kind: row.kind,
+            status,
+            province_name: Provinces::get()
+                .find(Geography::Vn34, &row.province_vn34)
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            procedure_code: row.procedure_code,
+            geography: row.geography,
+            province_code: row.province_code,
+            province_vn34: row.province_vn34,
+            year: row.year,
+            amendments: row.amendments,
+            filed_at: row.filed_at,
+            updated_at: row.updated_at,
+            href: format!("/v1/submissions/{id}"),
+        })
+    }
+}
+
+/// A cursor is the (filed_at, id) of the last item, hex-encoded: opaque to clients, and
+/// checked on the way back in.
+fn encode_cursor(filed_at: &str, id: &str) -> String {
+    hex::encode(format!("{filed_at}|{id}"))
+}
+
+fn decode_cursor(text: &str) -> Result<(String, String), ApiError> {
+    let bad = || ApiError::parameter("cursor", "format", "not a cursor this API gave out");
+    let bytes = hex::decode(text).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (filed_at, id) = text.split_once('|').ok_or_else(bad)?;
+    DateTime::parse_from_rfc3339(filed_at).map_err(|_| bad())?;
+    Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok((filed_at.to_string(), id.to_string()))
+}
+
+fn limit_of(text: Option<&str>) -> Result<u32, ApiError> {
+    match given(text) {
+        None => Ok(DEFAULT_PAGE),
+        Some(t) => t
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::parameter(
+                    "limit",
+                    "range",
+                    format!("must be a whole number from 1 to {MAX_PAGE}, got {t:?}"),
+                )
+            }),
+    }
+}
+
+/// The moderation queue.
+///
+/// Submissions of one status (default `received`: waiting for moderation), oldest first,
+/// limited to the officer's provinces. Keyset pagination: follow `next` until it is absent.
+#[utoipa::path(
+    tag = "moderation",
+    params(QueueQuery),
+    responses(
+        (status = 200, description = "A page of the queue", body = QueuePage),
+        ReadProblems,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/moderation/queue")]
+pub async fn queue(
+    state: web::Data<AppState>,
+    who: Officer,
+    query: web::Query<QueueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let status = match given(query.status.as_deref()) {
+        None => Status::Received,
+        Some(s) => Status::parse(s).ok_or_else(|| {
+            ApiError::parameter(
+                "status",
+                "one_of",
+                format!("must be received, verified, rejected or withdrawn, got {s:?}"),
+            )
+        })?,
+    };
+    let province = given(query.province.as_deref())
+        .map(|p| province_of(Geography::Vn34, p))
+        .transpose()?;
+    let procedure = given(query.procedure.as_deref())
+        .map(procedure_of)
+        .transpose()?
+        .map(|p| p.as_str().to_string());
+    let limit = limit_of(query.limit.as_deref())?;
+    let after = given(query.cursor.as_deref())
+        .map(decode_cursor)
+        .transpose()?;
+    let rows = redtape_store::moderation::queue(
+        &state.db,
+        &QueueFilter {
+            status: status.as_str(),
+            province: province.clone(),
+            procedure: procedure.clone(),
+            scope: who.scope().clone(),
+            after,
+            // One more than asked, to know whether there is a next page.
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let more = rows.len() > limit as usize;
+    let rows: Vec<QueueRow> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = match (more, rows.last()) {
+        (true, Some(last)) => Some(encode_cursor(&last.filed_at, &last.submission_id)),
+        _ => None,
+    };
+    let next = next_cursor.as_ref().map(|c| {
+        let mut url = format!(
+            "/v1/moderation/queue?status={}&limit={limit}",
+            status.as_str()
+        );
+        if let Some(p) = &province {
+            url.push_str(&format!("&province={p}"));
+        }
+        if let Some(p) = &procedure {
+            url.push_str(&format!("&procedure={p}"));
+        }
+        url.push_str(&format!("&cursor={c}"));
+        url
+    });
+    let items = rows
+        .into_iter()
+        .map(QueueItem::of)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(QueuePage {
+        items,
+        next_cursor,
+        next,
+    }))
+}
+
+/// Runs an officer's command on a submission the officer may see (404 otherwise).
+async fn moderate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Officer,
+    body: web::Bytes,
+    id: Uuid,
+    command: impl Fn(DateTime<Utc>) -> SubmissionCommand,
+    status: StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    visible(&state, &who.0, id).await?;
+    change(state, req, Caller(who.0), body, id, command, status).await
+}
+
+/// Verify a submission.
+///
+/// Marks a received submission as verified (it stays in the indices). Amending it later sends
+/// it back to `received`. No body.
+#[utoipa::path(
+    tag = "moderation",
+    params(("id" = Uuid, Path, description = "Submission id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "Verified; the submission as it is now", body = SubmissionView),
+        (status = 404, description = "No such submission, or outside the officer's provinces", body = crate::problem::Problem, content_type = "application/problem+json"),
+        WriteProblems,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/submissions/{id}/verification")]
+pub async fn verify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Officer,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_uuid("id", &path)?;
+    let command = |at| SubmissionCommand::Verify { at };
+    // No body: any sent is ignored, so a retry's fingerprint is the method and path.
+    let body = web::Bytes::new();
+    moderate(state, req, who, body, id, command, StatusCode::OK).await
+}
+
+/// Reject a submission.
+///
+/// Takes a received or verified submission out of every index, with a reason the filer
+/// sees. Its events stay in the log.
+#[utoipa::path(
+    tag = "moderation",
+    params(("id" = Uuid, Path, description = "Submission id"), IdempotencyKey),
+    request_body(content = RejectionDraft, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Rejected; the submission as it is now", body = SubmissionView),
+        (status = 404, description = "No such submission, or outside the officer's provinces", body = crate::problem::Problem, content_type = "application/problem+json"),
+        WriteProblems,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/submissions/{id}/rejection")]
+pub async fn reject(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Officer,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_uuid("id", &path)?;
+    let draft: RejectionDraft = parse_json(&req, &body)?;
+    let command = move |at| SubmissionCommand::Reject {
+        reason: draft.reason.clone(),
+        at,
+    };
+    moderate(state, req, who, body, id, command, StatusCode::OK).await
+}
+
+/// Post a government response.
+///
+/// An agency's answer to the filer, with where the matter stands. The filer reads it on
+/// `GET /v1/submissions/{id}`; only the agency, status and timing are published (in
+/// `GET /v1/responses`), never the text.
+#[utoipa::path(
+    tag = "moderation",
+    params(("id" = Uuid, Path, description = "Submission id"), IdempotencyKey),
+    request_body(content = ResponseDraft, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Posted; the submission with its responses", body = SubmissionView,
+         headers(("Location" = String, description = "URL of the submission"))),
+        (status = 404, description = "No such submission, or outside the officer's provinces", body = crate::problem::Problem, content_type = "application/problem+json"),
+        WriteProblems,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/submissions/{id}/responses")]
+pub async fn respond(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Officer,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_uuid("id", &path)?;
+    let draft: ResponseDraft = parse_json(&req, &body)?;
+    let command = move |at| SubmissionCommand::Respond {
+        draft: draft.clone(),
+        at,
+    };
+    moderate(state, req, who, body, id, command, StatusCode::CREATED).await
+}
+
+/// One event of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEvent {
+    #[schema(example = 1)]
+    pub sequence: usize,
+    #[schema(example = "TimingReported")]
+    pub event: String,
+    pub recorded_at: DateTime<Utc>,
+    /// Who caused it: `filer:<id>`, `officer:<token id>` or `admin:<token id>`.
+    #[schema(example = "filer:01932c4e-0000-7000-8000-000000000001")]
+    pub actor: Option<String>,
+    /// The token that made the request.
+    pub token_id: Option<String>,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// The event's payload, exactly as stored.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// The audit trail of a submission.
+///
+/// Every event, oldest first, with who caused it, when, and through which request. For
+/// officers (in their provinces) and admins.
+#[utoipa::path(
+    tag = "moderation",
+    params(("id" = Uuid, Path, description = "Submission id")),
+    responses(
+        (status = 200, description = "Every event of the submission", body = Vec<AuditEvent>),
+        ReadProblems,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/submissions/{id}/events")]
+pub async fn audit_trail(
+    state: web::Data<AppState>,
+    who: Officer,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_uuid("id", &path)?;
+    let history = visible(&state, &who.0, id).await?;
+    let events = history
+        .events
+        .iter()
+        .map(|e| {
+            let meta = |k: &str| e.metadata.get(k).cloned();
+            Ok(AuditEvent {
+                sequence: e.sequence,
+                event: e.event.name().to_string(),
+                recorded_at: e.event.at(),
+                actor: meta("actor"),
+                token_id: meta("token_id"),
+                request_id: meta("request_id"),
+                idempotency_key: meta("idempotency_key"),
+                data: serde_json::to_value(&e.event)
+                    .map_err(|err| ApiError::Internal(err.to_string()))?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(HttpResponse::Ok().json(events))
+}

@@ -1,0 +1,124 @@
+//! Published statistics on government responses (no account needed): how many submissions
+//! each agency answered in each province, where the matters stand, and how fast the first
+//! answer came. Never the filer, the submission or the text of a response.
+
+use actix_web::{get, web, HttpResponse};
+use redtape_domain::submission::ResponseStatus;
+use redtape_domain::{Geography, Provinces};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::indices::{given, province_of};
+use crate::problem::{ApiError, Problem};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResponseQuery {
+    /// Only this agency (exact name).
+    pub agency: Option<String>,
+    /// Only submissions in this vn-34 province.
+    #[param(example = "79")]
+    pub province: Option<String>,
+}
+
+/// Submissions by the status of the agency's latest response to each.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StatusCounts {
+    pub acknowledged: u32,
+    pub in_progress: u32,
+    pub resolved: u32,
+    pub not_actionable: u32,
+}
+
+/// One agency in one province.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgencyResponses {
+    #[schema(example = "Sở Kế hoạch và Đầu tư Thành phố Hồ Chí Minh")]
+    pub agency: String,
+    #[schema(example = "79")]
+    pub province_code: String,
+    #[schema(example = "Thành phố Hồ Chí Minh")]
+    pub province_name: String,
+    /// Submissions the agency answered at least once.
+    #[schema(example = 12)]
+    pub submissions: u32,
+    /// Responses posted (an agency may answer one submission several times).
+    #[schema(example = 17)]
+    pub responses: u32,
+    pub latest_status: StatusCounts,
+    /// Median calendar days from filing to the agency's first response, to 0.1.
+    #[schema(example = 2.5)]
+    pub median_days_to_first_response: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResponseStatsPage {
+    /// Always `vn-34`: submissions on the old map count under their successor province.
+    #[schema(example = "vn-34")]
+    pub geography: String,
+    /// By agency, then province code.
+    pub items: Vec<AgencyResponses>,
+}
+
+/// Government response statistics.
+///
+/// Per agency and province: submissions answered, responses posted, the latest status of
+/// each answered submission, and the median days to a first response. Live figures.
+#[utoipa::path(
+    tag = "responses",
+    params(ResponseQuery),
+    responses(
+        (status = 200, description = "Statistics per agency and province", body = ResponseStatsPage),
+        (status = 422, description = "A filter is not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/responses")]
+pub async fn response_statistics(
+    state: web::Data<AppState>,
+    query: web::Query<ResponseQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let province = given(query.province.as_deref())
+        .map(|p| province_of(Geography::Vn34, p))
+        .transpose()?;
+    let agency = given(query.agency.as_deref()).map(str::trim);
+    let facts =
+        redtape_store::moderation::response_facts(&state.db, agency, province.as_deref()).await?;
+    let items = redtape_store::moderation::response_stats(&facts)?
+        .into_iter()
+        .map(|s| {
+            let mut latest = StatusCounts::default();
+            for (status, n) in &s.latest_status {
+                match ResponseStatus::parse(status) {
+                    Some(ResponseStatus::Acknowledged) => latest.acknowledged += n,
+                    Some(ResponseStatus::InProgress) => latest.in_progress += n,
+                    Some(ResponseStatus::Resolved) => latest.resolved += n,
+                    Some(ResponseStatus::NotActionable) => latest.not_actionable += n,
+                    None => {
+                        return Err(ApiError::Internal(format!(
+                            "responses row with status {status:?}"
+                        )))
+                    }
+                }
+            }
+            Ok(AgencyResponses {
+                province_name: Provinces::get()
+                    .find(Geography::Vn34, &s.province_vn34)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                agency: s.agency,
+                province_code: s.province_vn34,
+                submissions: s.submissions,
+                responses: s.responses,
+                latest_status: latest,
+                median_days_to_first_response: s
+                    .median_days_to_first_response
+                    .map(redtape_index::rounding::days),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(HttpResponse::Ok().json(ResponseStatsPage {
+        geography: Geography::Vn34.as_str().to_string(),
+        items,
+    }))
+}
