@@ -17,6 +17,7 @@ mod indices;
 mod lifecycle;
 mod moderation;
 mod openapi;
+mod procedures;
 mod rebuild;
 mod reference;
 mod validation;

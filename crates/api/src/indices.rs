@@ -6,6 +6,7 @@
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
+use redtape_domain::procedure_terms::ProcedureTimeline;
 use redtape_domain::{Geography, Provinces};
 use redtape_index::rounding;
 use redtape_store::cells::CellRecord;
@@ -55,18 +56,41 @@ pub struct IndexCell {
     /// Share of observations with an informal payment, to 0.001.
     #[schema(example = 0.0)]
     pub informal_payment_rate: Option<f64>,
+    /// Dates on which a reform of the procedure took effect in this year (`;`-separated),
+    /// so before/after can be told apart; null when there was none.
+    #[schema(example = "2025-07-01")]
+    pub reforms_in_year: Option<String>,
     #[schema(example = "1.0")]
     pub methodology_version: String,
     /// Live figures are provisional until a reform office publishes the year.
     pub provisional: bool,
 }
 
+/// The `reforms_in_year` value of a cell.
+pub(crate) fn reforms_in_year(
+    timelines: &std::collections::BTreeMap<String, ProcedureTimeline>,
+    code: &str,
+    year: i32,
+) -> Option<String> {
+    let dates: Vec<String> = timelines
+        .get(code)?
+        .reforms_in(year)
+        .map(|t| t.effective_from.to_string())
+        .collect();
+    (!dates.is_empty()).then(|| dates.join(";"))
+}
+
 impl IndexCell {
-    fn of(c: CellRecord, geography: Geography) -> Self {
+    pub(crate) fn of(
+        c: CellRecord,
+        geography: Geography,
+        timelines: &std::collections::BTreeMap<String, ProcedureTimeline>,
+    ) -> Self {
         let name = Provinces::get()
             .find(geography, &c.province_code)
             .map(|p| p.name.clone())
             .unwrap_or_default();
+        let reforms = reforms_in_year(timelines, &c.procedure_code, c.year);
         IndexCell {
             geography: c.geography,
             year: c.year,
@@ -88,6 +112,7 @@ impl IndexCell {
             median_visits: c.median_visits,
             on_time_rate: c.on_time_rate.map(rounding::rate),
             informal_payment_rate: c.informal_payment_rate.map(rounding::rate),
+            reforms_in_year: reforms,
             methodology_version: c.methodology_version,
             provisional: true,
         }
@@ -196,9 +221,10 @@ pub async fn list_indices(
         province.as_deref(),
     )
     .await?;
+    let timelines = state.catalogue.timelines();
     let items: Vec<IndexCell> = cells
         .into_iter()
-        .map(|c| IndexCell::of(c, geography))
+        .map(|c| IndexCell::of(c, geography, &timelines))
         .collect();
     match format {
         Format::Json => Ok(HttpResponse::Ok().json(IndexPage {
@@ -246,7 +272,7 @@ pub async fn list_indices(
 }
 
 /// The CSV columns, in the order of [`IndexCell`]'s fields.
-const CSV_COLUMNS: [&str; 22] = [
+const CSV_COLUMNS: [&str; 23] = [
     "geography",
     "year",
     "procedure_code",
@@ -267,6 +293,7 @@ const CSV_COLUMNS: [&str; 22] = [
     "median_visits",
     "on_time_rate",
     "informal_payment_rate",
+    "reforms_in_year",
     "methodology_version",
     "provisional",
 ];
@@ -648,10 +675,7 @@ pub async fn trends(
             let reforms = timeline
                 .as_ref()
                 .map(|t| {
-                    t.periods
-                        .iter()
-                        .skip(1)
-                        .filter(|p| chrono::Datelike::year(&p.effective_from) == c.year)
+                    t.reforms_in(c.year)
                         .map(|p| ReformMark {
                             effective_from: p.effective_from,
                             statutory_working_days: p.statutory_working_days,

@@ -5,6 +5,7 @@
 //!
 //! - [`submissions`]: the business endpoints.
 //! - [`reference`]: open reference data (procedures, provinces).
+//! - [`procedures`]: procedure administration (register, reform, abolish).
 //! - [`moderation`]: officers: the queue, verification, rejection, responses, audit trail.
 //! - [`responses`]: published statistics on government responses.
 //! - [`indices`]: public index figures (JSON, CSV, NDJSON).
@@ -25,6 +26,7 @@ pub mod indices;
 pub mod moderation;
 pub mod openapi;
 pub mod problem;
+pub mod procedures;
 pub mod reference;
 pub mod responses;
 pub mod submissions;
@@ -50,6 +52,11 @@ pub struct AppState {
     /// The procedure catalogue in force (projected from Procedure events).
     pub catalogue: Arc<redtape_store::Catalogue>,
     pub tokens: redtape_store::tokens::TokenCache,
+    /// The command side of the procedure catalogue.
+    pub procedures: redtape_store::Procedures,
+    /// For requests that must see their own effect in the read models (procedure changes,
+    /// releases); the live projector runs beside it, and the two serialize on the checkpoint.
+    pub projector: redtape_store::Projector,
 }
 
 /// Builds the application: routes, limits, middleware. Used by the server and by the tests,
@@ -93,7 +100,11 @@ pub fn app(
         .service(indices::rankings)
         .service(indices::province_composites)
         .service(indices::trends)
+        .service(procedures::register)
+        .service(procedures::reform)
+        .service(procedures::abolish)
         .service(reference::list_procedures)
+        .service(reference::get_procedure)
         .service(reference::list_provinces)
         .service(health::healthz)
         .service(health::readyz)

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{health, indices, moderation, reference, responses, submissions};
+use crate::{health, indices, moderation, procedures, reference, responses, submissions};
 
 struct BearerAuth;
 
@@ -50,7 +50,11 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
         indices::rankings,
         indices::province_composites,
         indices::trends,
+        procedures::register,
+        procedures::reform,
+        procedures::abolish,
         reference::list_procedures,
+        reference::get_procedure,
         reference::list_provinces,
         health::healthz,
         health::readyz,
@@ -60,6 +64,7 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
         (name = "submissions", description = "Businesses file and manage their submissions"),
         (name = "moderation", description = "Reform-office officers moderate submissions, answer filers and read the audit trail"),
         (name = "responses", description = "Open statistics on government responses, no account needed"),
+        (name = "procedures", description = "Officers register procedures, reform their statutory terms and abolish them"),
         (name = "indices", description = "Open compliance-burden figures (methodology 1.0), no account needed"),
         (name = "reference", description = "Open reference data: procedures and provinces"),
         (name = "operations", description = "Probes for operators"),

@@ -1,6 +1,7 @@
 //! Open reference data: the procedure catalogue and the provinces of each map.
 
 use actix_web::{get, web, HttpResponse};
+use redtape_domain::procedure_terms::ProcedureTimeline;
 use redtape_domain::{Geography, ProcedureLevel, Provinces};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -56,48 +57,76 @@ fn level(l: ProcedureLevel) -> &'static str {
     }
 }
 
+impl ProcedureView {
+    /// A procedure as its timeline stands: current terms are the latest period's. `None` for a
+    /// timeline with no registration (never stored by the projector).
+    pub fn of(timeline: &ProcedureTimeline) -> Option<ProcedureView> {
+        let current = timeline.periods.last()?;
+        Some(ProcedureView {
+            code: timeline.code.clone()?,
+            name_vi: timeline.name_vi.clone(),
+            name_en: timeline.name_en.clone(),
+            level: level(timeline.level?).to_string(),
+            agency: timeline.agency.clone(),
+            statutory_working_days: current.statutory_working_days,
+            official_fee_vnd: current.official_fee_vnd,
+            legal_basis: current.legal_basis.clone(),
+            terms: timeline
+                .periods
+                .iter()
+                .map(|terms| TermsView {
+                    effective_from: terms.effective_from,
+                    statutory_working_days: terms.statutory_working_days,
+                    official_fee_vnd: terms.official_fee_vnd,
+                    legal_basis: terms.legal_basis.clone(),
+                })
+                .collect(),
+            abolished_from: timeline.abolished_from,
+        })
+    }
+}
+
 /// List the procedure catalogue.
 ///
-/// Every procedure a submission may name, with its statutory limit and legal basis.
+/// Every registered procedure with its statutory terms over time and legal basis, by code.
+/// Abolished procedures stay listed (with `abolished_from`) because past figures refer to them.
 #[utoipa::path(tag = "reference", responses((status = 200, description = "The catalogue, by code", body = [ProcedureView])))]
 #[get("/v1/procedures")]
 pub async fn list_procedures(state: web::Data<AppState>) -> HttpResponse {
-    let timelines = state.catalogue.timelines();
     let list: Vec<ProcedureView> = state
         .catalogue
-        .procedures()
-        .into_iter()
-        .map(|p| {
-            let timeline = timelines.get(p.code.as_str());
-            ProcedureView {
-                code: p.code.as_str().to_string(),
-                name_vi: p.name_vi,
-                name_en: p.name_en,
-                level: level(p.level).to_string(),
-                agency: p.agency,
-                statutory_working_days: p.statutory_working_days,
-                official_fee_vnd: p.official_fee_vnd,
-                legal_basis: p.legal_basis,
-                terms: timeline
-                    .map(|t| {
-                        t.periods
-                            .iter()
-                            .map(|terms| TermsView {
-                                effective_from: terms.effective_from,
-                                statutory_working_days: terms.statutory_working_days,
-                                official_fee_vnd: terms.official_fee_vnd,
-                                legal_basis: terms.legal_basis.clone(),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                abolished_from: timeline.and_then(|t| t.abolished_from),
-            }
-        })
+        .timelines()
+        .values()
+        .filter_map(ProcedureView::of)
         .collect();
     HttpResponse::Ok()
-        .insert_header(("cache-control", "public, max-age=300"))
+        .insert_header(("cache-control", "public, max-age=60"))
         .json(list)
+}
+
+/// Read one procedure.
+#[utoipa::path(
+    tag = "reference",
+    params(("code" = String, Path, description = "National procedure code", example = "1.001612")),
+    responses(
+        (status = 200, description = "The procedure", body = ProcedureView),
+        (status = 404, description = "No such procedure", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/procedures/{code}")]
+pub async fn get_procedure(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let view = state
+        .catalogue
+        .timelines()
+        .get(path.as_str())
+        .and_then(ProcedureView::of)
+        .ok_or_else(|| ApiError::NotFound(format!("no procedure {:?}", path.as_str())))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=60"))
+        .json(view))
 }
 
 /// A province on one map.

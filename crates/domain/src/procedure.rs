@@ -61,6 +61,7 @@ impl ProcedureCode {
 
 /// Government level that handles a procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProcedureLevel {
     Central,

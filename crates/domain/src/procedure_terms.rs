@@ -12,7 +12,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::procedure::{Procedure, ProcedureLevel};
+use crate::procedure::{Procedure, ProcedureCode, ProcedureLevel};
 use crate::submission::report::earliest_date;
 use crate::validation::Violations;
 
@@ -125,6 +125,14 @@ impl ProcedureTimeline {
     /// Dates on which terms changed after registration (reform years are marked on trends).
     pub fn reform_dates(&self) -> impl Iterator<Item = NaiveDate> + '_ {
         self.periods.iter().skip(1).map(|t| t.effective_from)
+    }
+
+    /// The reforms (terms after the first) that took effect in `year`.
+    pub fn reforms_in(&self, year: i32) -> impl Iterator<Item = &Terms> + '_ {
+        self.periods
+            .iter()
+            .skip(1)
+            .filter(move |t| chrono::Datelike::year(&t.effective_from) == year)
     }
 
     fn check_terms(&self, terms: &Terms) -> Result<(), ProcedureError> {
@@ -294,6 +302,150 @@ impl Aggregate for ProcedureTimeline {
                 self.abolished_from = Some(effective_from)
             }
         }
+    }
+}
+
+/// Longest procedure name accepted (either language).
+pub const MAX_NAME_CHARS: usize = 300;
+/// Longest legal basis accepted.
+pub const MAX_LEGAL_BASIS_CHARS: usize = 300;
+
+/// A registration as an officer sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationDraft {
+    /// The national procedure code.
+    #[cfg_attr(feature = "openapi", schema(example = "1.004227"))]
+    pub code: String,
+    #[cfg_attr(feature = "openapi", schema(example = "Cấp Giấy phép xây dựng mới"))]
+    pub name_vi: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "Construction permit (new building)")
+    )]
+    pub name_en: String,
+    pub level: ProcedureLevel,
+    #[cfg_attr(feature = "openapi", schema(example = "Sở Xây dựng"))]
+    pub agency: String,
+    /// The statutory time limit in working days (1 to 3650).
+    #[cfg_attr(feature = "openapi", schema(example = 20))]
+    pub statutory_working_days: u16,
+    /// The official fee where it is set nationally; omit where provinces set it.
+    #[cfg_attr(feature = "openapi", schema(example = 150000))]
+    pub official_fee_vnd: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(example = "Luật Xây dựng 2014, Điều 102"))]
+    pub legal_basis: String,
+    /// The first day these terms apply (on or after 2020-01-01).
+    #[cfg_attr(feature = "openapi", schema(example = "2020-01-01"))]
+    pub effective_from: NaiveDate,
+}
+
+/// A reform as an officer sends it: the new terms and the day they take effect.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReformDraft {
+    /// After the day the current terms took effect.
+    #[cfg_attr(feature = "openapi", schema(example = "2026-01-01"))]
+    pub effective_from: NaiveDate,
+    #[cfg_attr(feature = "openapi", schema(example = 2))]
+    pub statutory_working_days: u16,
+    #[cfg_attr(feature = "openapi", schema(example = 0))]
+    pub official_fee_vnd: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(example = "Nghị định 168/2025/NĐ-CP"))]
+    pub legal_basis: String,
+}
+
+/// An abolition as an officer sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AbolitionDraft {
+    /// The first day the procedure no longer exists.
+    #[cfg_attr(feature = "openapi", schema(example = "2026-07-01"))]
+    pub effective_from: NaiveDate,
+    #[cfg_attr(feature = "openapi", schema(example = "Nghị quyết 66/NQ-CP"))]
+    pub legal_basis: String,
+}
+
+impl RegistrationDraft {
+    /// The command this draft asks for; format and length rules are checked here, the rest
+    /// by the aggregate.
+    pub fn into_command(self, at: DateTime<Utc>) -> Result<(String, ProcedureCommand), Violations> {
+        use crate::submission::moderation::bounded;
+        let mut v = Violations::new();
+        let code = v.collect(ProcedureCode::parse_format("/code", &self.code));
+        let name_vi = bounded(&mut v, "/name_vi", &self.name_vi, MAX_NAME_CHARS);
+        let name_en = bounded(&mut v, "/name_en", &self.name_en, MAX_NAME_CHARS);
+        let agency = bounded(&mut v, "/agency", &self.agency, MAX_NAME_CHARS);
+        let legal_basis = bounded(
+            &mut v,
+            "/legal_basis",
+            &self.legal_basis,
+            MAX_LEGAL_BASIS_CHARS,
+        );
+        v.into_result()?;
+        let Some(code) = code else {
+            return Err(Violations::single("/code", "format", "invalid code"));
+        };
+        Ok((
+            code.as_str().to_string(),
+            ProcedureCommand::Register {
+                procedure: Procedure {
+                    code,
+                    name_vi,
+                    name_en,
+                    level: self.level,
+                    agency,
+                    statutory_working_days: self.statutory_working_days,
+                    official_fee_vnd: self.official_fee_vnd,
+                    legal_basis,
+                },
+                effective_from: self.effective_from,
+                at,
+            },
+        ))
+    }
+}
+
+impl ReformDraft {
+    pub fn into_command(self, at: DateTime<Utc>) -> Result<ProcedureCommand, Violations> {
+        let mut v = Violations::new();
+        let legal_basis = crate::submission::moderation::bounded(
+            &mut v,
+            "/legal_basis",
+            &self.legal_basis,
+            MAX_LEGAL_BASIS_CHARS,
+        );
+        v.into_result()?;
+        Ok(ProcedureCommand::Reform {
+            terms: Terms {
+                effective_from: self.effective_from,
+                statutory_working_days: self.statutory_working_days,
+                official_fee_vnd: self.official_fee_vnd,
+                legal_basis,
+            },
+            at,
+        })
+    }
+}
+
+impl AbolitionDraft {
+    pub fn into_command(self, at: DateTime<Utc>) -> Result<ProcedureCommand, Violations> {
+        let mut v = Violations::new();
+        let legal_basis = crate::submission::moderation::bounded(
+            &mut v,
+            "/legal_basis",
+            &self.legal_basis,
+            MAX_LEGAL_BASIS_CHARS,
+        );
+        v.into_result()?;
+        Ok(ProcedureCommand::Abolish {
+            effective_from: self.effective_from,
+            legal_basis,
+            at,
+        })
     }
 }
 

@@ -166,10 +166,13 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
     );
 
     let (stop_projector, stop_rx) = watch::channel(false);
+    let on_request = projector.clone();
     let projector = tokio::spawn(projector.run(wake.clone(), Duration::from_millis(500), stop_rx));
 
     let state = web::Data::new(AppState {
         db: db.clone(),
+        procedures: Procedures::new(&db, wake.clone()),
+        projector: on_request,
         submissions: Submissions::new(
             &db,
             SubmissionServices {

@@ -110,4 +110,23 @@ impl ProcedureLookup for Catalogue {
             }),
         }
     }
+
+    fn not_in_force(&self, code: &ProcedureCode, day: chrono::NaiveDate) -> Option<String> {
+        let state = self.state.read().ok()?;
+        let timeline = state.1.get(code.as_str())?;
+        if timeline.terms_on(day).is_some() {
+            return None;
+        }
+        Some(match (timeline.abolished_from, timeline.periods.first()) {
+            (Some(from), _) if day >= from => {
+                format!("procedure {} was abolished from {from}", code.as_str())
+            }
+            (_, Some(first)) => format!(
+                "procedure {} is in force from {}, after {day}",
+                code.as_str(),
+                first.effective_from
+            ),
+            _ => format!("procedure {} has no terms in force on {day}", code.as_str()),
+        })
+    }
 }

@@ -310,6 +310,22 @@ impl Procedures {
         Ok(())
     }
 
+    /// A procedure's timeline from its events; `None` if it was never registered.
+    pub async fn timeline(&self, code: &str) -> Result<Option<ProcedureTimeline>, CommandError> {
+        let envelopes: Vec<EventEnvelope<ProcedureTimeline>> = on_store!(&self.store, store => store.load_events(code).await.map_err(|e| match e {
+                AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
+                other => CommandError::Internal(other.to_string()),
+            })?);
+        if envelopes.is_empty() {
+            return Ok(None);
+        }
+        let mut timeline = ProcedureTimeline::default();
+        for envelope in envelopes {
+            timeline.apply(envelope.payload);
+        }
+        Ok(Some(timeline))
+    }
+
     /// Registers every procedure of `seed` that is not registered yet, with terms in force
     /// from `effective_from`; returns how many were registered. Safe to run at every start.
     pub async fn seed(

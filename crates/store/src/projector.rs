@@ -508,6 +508,22 @@ impl Projector {
     }
 
     pub async fn catch_up_within(&self, deadline: Duration) -> Result<u64, StoreError> {
+        Ok(self.catch_up_reporting(deadline).await?.0)
+    }
+
+    /// Catches up like [`Self::catch_up_within`] and tells whether every event committed
+    /// before the call is now projected, for readers that must see a settled state (an
+    /// annual release freezes the cells) rather than a recent one.
+    pub async fn settle(&self, deadline: Duration) -> Result<bool, StoreError> {
+        let reached = self.catch_up_reporting(deadline).await?.1;
+        if let Some(catalogue) = &self.catalogue {
+            // Another projector may have applied a procedure event and not reloaded yet.
+            catalogue.refresh(&self.db).await?;
+        }
+        Ok(reached)
+    }
+
+    async fn catch_up_reporting(&self, deadline: Duration) -> Result<(u64, bool), StoreError> {
         let started = std::time::Instant::now();
         let target = self.target().await?;
         let mut total = 0u64;
@@ -516,7 +532,7 @@ impl Projector {
             total += n as u64;
             let reached = target.is_none_or(|t| checkpoint >= t);
             if n == 0 && reached {
-                return Ok(total);
+                return Ok((total, true));
             }
             if n == 0 {
                 if started.elapsed() > deadline {
@@ -525,7 +541,7 @@ impl Projector {
                         ?checkpoint,
                         "projection is held back by a long-running transaction"
                     );
-                    return Ok(total);
+                    return Ok((total, false));
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

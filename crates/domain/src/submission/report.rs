@@ -21,6 +21,28 @@ pub trait ProcedureLookup: Send + Sync {
         pointer: &str,
         code: &str,
     ) -> Result<ProcedureCode, crate::FieldViolation>;
+
+    /// Why the procedure did not exist on `day` (before its first terms, or abolished),
+    /// or `None` when it did. A lookup without timelines (the seed) knows no such dates.
+    fn not_in_force(&self, _code: &ProcedureCode, _day: NaiveDate) -> Option<String> {
+        None
+    }
+}
+
+/// Records a violation at `pointer` (the date field) when the procedure was not in force on
+/// the date of the experience: its statutory terms, and so its figures, do not exist then.
+fn check_in_force(
+    v: &mut Violations,
+    ctx: &ParseContext<'_>,
+    pointer: &str,
+    procedure: Option<&ProcedureCode>,
+    day: Option<NaiveDate>,
+) {
+    if let (Some(code), Some(day)) = (procedure, day) {
+        if let Some(why) = ctx.procedures.not_in_force(code, day) {
+            v.push(pointer, "procedure_not_in_force", why);
+        }
+    }
 }
 
 impl ProcedureLookup for crate::ProcedureCatalogue {
@@ -184,6 +206,13 @@ impl TimingDraft {
                 .parse_procedure("/procedure_code", &self.procedure_code),
         );
         let submitted_on = ctx.date(&mut v, "/submitted_on", self.submitted_on);
+        check_in_force(
+            &mut v,
+            ctx,
+            "/submitted_on",
+            procedure.as_ref(),
+            submitted_on,
+        );
         let province = submitted_on.and_then(|d| {
             v.collect(Provinces::get().parse_on("/province_code", &self.province_code, d))
         });
@@ -304,6 +333,13 @@ impl ComplaintDraft {
                 .parse_procedure("/procedure_code", &self.procedure_code),
         );
         let experienced_on = ctx.date(&mut v, "/experienced_on", self.experienced_on);
+        check_in_force(
+            &mut v,
+            ctx,
+            "/experienced_on",
+            procedure.as_ref(),
+            experienced_on,
+        );
         let province = experienced_on.and_then(|d| {
             v.collect(Provinces::get().parse_on("/province_code", &self.province_code, d))
         });
