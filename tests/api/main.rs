@@ -20,4 +20,5 @@ mod openapi;
 mod procedures;
 mod rebuild;
 mod reference;
+mod releases;
 mod validation;

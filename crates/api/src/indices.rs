@@ -56,6 +56,13 @@ pub struct IndexCell {
     /// Share of observations with an informal payment, to 0.001.
     #[schema(example = 0.0)]
     pub informal_payment_rate: Option<f64>,
+    /// Compliance Burden Index, 0-100 (higher = lighter burden), to 0.1: relative to the
+    /// other non-suppressed provinces of the same year and procedure (methodology §5).
+    #[schema(example = 62.5)]
+    pub cbi: Option<f64>,
+    /// Rank by CBI within the year and procedure (1 = lightest; ties share a rank).
+    #[schema(example = 3)]
+    pub cbi_rank: Option<usize>,
     /// Dates on which a reform of the procedure took effect in this year (`;`-separated),
     /// so before/after can be told apart; null when there was none.
     #[schema(example = "2025-07-01")]
@@ -64,6 +71,67 @@ pub struct IndexCell {
     pub methodology_version: String,
     /// Live figures are provisional until a reform office publishes the year.
     pub provisional: bool,
+}
+
+/// The cells matching the filters, in key order, each with its CBI and rank. The CBI of a
+/// cell depends on every province of its (year, procedure), so the whole group is read even
+/// when one province is asked for.
+pub(crate) async fn index_cells(
+    state: &AppState,
+    geography: Geography,
+    year: Option<i32>,
+    procedure: Option<&str>,
+    province: Option<&str>,
+) -> Result<Vec<IndexCell>, ApiError> {
+    let cells =
+        redtape_store::cells::query(&state.db, geography.as_str(), year, procedure, None).await?;
+    let mut groups: std::collections::BTreeMap<(i32, &str), Vec<usize>> = Default::default();
+    for (i, c) in cells.iter().enumerate() {
+        groups
+            .entry((c.year, &c.procedure_code))
+            .or_default()
+            .push(i);
+    }
+    let mut ranked = vec![None; cells.len()];
+    for members in groups.values() {
+        let inputs: Vec<_> = members.iter().map(|&i| province_cell(&cells[i])).collect();
+        for (&i, r) in members.iter().zip(redtape_index::cbi::compute(&inputs)) {
+            ranked[i] = Some(r);
+        }
+    }
+    let timelines = state.catalogue.timelines();
+    Ok(cells
+        .into_iter()
+        .zip(ranked)
+        .filter(|(c, _)| province.is_none_or(|p| c.province_code == p))
+        .map(|(c, r)| {
+            let mut cell = IndexCell::of(c, geography, &timelines);
+            if let Some(r) = r {
+                cell.cbi = r.cbi.map(rounding::cbi);
+                cell.cbi_rank = r.rank;
+            }
+            cell
+        })
+        .collect())
+}
+
+/// Cells as CSV: a header line (even when there are no cells, so a reader sees the columns),
+/// then one line per cell, in the given order.
+pub(crate) fn csv_of(items: &[IndexCell]) -> Result<Vec<u8>, ApiError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    if items.is_empty() {
+        writer
+            .write_record(CSV_COLUMNS)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    for item in items {
+        writer
+            .serialize(item)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// The `reforms_in_year` value of a cell.
@@ -112,6 +180,8 @@ impl IndexCell {
             median_visits: c.median_visits,
             on_time_rate: c.on_time_rate.map(rounding::rate),
             informal_payment_rate: c.informal_payment_rate.map(rounding::rate),
+            cbi: None,
+            cbi_rank: None,
             reforms_in_year: reforms,
             methodology_version: c.methodology_version,
             provisional: true,
@@ -213,19 +283,14 @@ pub async fn list_indices(
     let province = given(query.province.as_deref())
         .map(|p| province_of(geography, p))
         .transpose()?;
-    let cells = redtape_store::cells::query(
-        &state.db,
-        geography.as_str(),
+    let items = index_cells(
+        &state,
+        geography,
         year,
         procedure.as_ref().map(|p| p.as_str()),
         province.as_deref(),
     )
     .await?;
-    let timelines = state.catalogue.timelines();
-    let items: Vec<IndexCell> = cells
-        .into_iter()
-        .map(|c| IndexCell::of(c, geography, &timelines))
-        .collect();
     match format {
         Format::Json => Ok(HttpResponse::Ok().json(IndexPage {
             methodology_version: redtape_index::METHODOLOGY_VERSION.to_string(),
@@ -245,21 +310,7 @@ pub async fn list_indices(
                 .body(body))
         }
         Format::Csv => {
-            let mut writer = csv::Writer::from_writer(Vec::new());
-            if items.is_empty() {
-                // A header line even when nothing matches, so a reader sees the columns.
-                writer
-                    .write_record(CSV_COLUMNS)
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
-            }
-            for item in &items {
-                writer
-                    .serialize(item)
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
-            }
-            let body = writer
-                .into_inner()
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let body = csv_of(&items)?;
             Ok(HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .insert_header((
@@ -272,7 +323,7 @@ pub async fn list_indices(
 }
 
 /// The CSV columns, in the order of [`IndexCell`]'s fields.
-const CSV_COLUMNS: [&str; 23] = [
+pub(crate) const CSV_COLUMNS: [&str; 25] = [
     "geography",
     "year",
     "procedure_code",
@@ -293,6 +344,8 @@ const CSV_COLUMNS: [&str; 23] = [
     "median_visits",
     "on_time_rate",
     "informal_payment_rate",
+    "cbi",
+    "cbi_rank",
     "reforms_in_year",
     "methodology_version",
     "provisional",

@@ -8,6 +8,7 @@
 //! - [`procedures`]: procedure administration (register, reform, abolish).
 //! - [`moderation`]: officers: the queue, verification, rejection, responses, audit trail.
 //! - [`responses`]: published statistics on government responses.
+//! - [`releases`]: annual releases: publish a year, list, download byte-identical documents.
 //! - [`indices`]: public index figures (JSON, CSV, NDJSON).
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`problem`]: the single mapping of every error to RFC 9457 problem+json.
@@ -28,6 +29,7 @@ pub mod openapi;
 pub mod problem;
 pub mod procedures;
 pub mod reference;
+pub mod releases;
 pub mod responses;
 pub mod submissions;
 
@@ -57,6 +59,8 @@ pub struct AppState {
     /// For requests that must see their own effect in the read models (procedure changes,
     /// releases); the live projector runs beside it, and the two serialize on the checkpoint.
     pub projector: redtape_store::Projector,
+    /// Annual releases (command side and reader).
+    pub releases: redtape_store::Releases,
 }
 
 /// Builds the application: routes, limits, middleware. Used by the server and by the tests,
@@ -96,6 +100,10 @@ pub fn app(
         .service(moderation::respond)
         .service(moderation::audit_trail)
         .service(responses::response_statistics)
+        .service(releases::publish)
+        .service(releases::list)
+        .service(releases::latest)
+        .service(releases::download)
         .service(indices::list_indices)
         .service(indices::rankings)
         .service(indices::province_composites)

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{health, indices, moderation, procedures, reference, responses, submissions};
+use crate::{health, indices, moderation, procedures, reference, releases, responses, submissions};
 
 struct BearerAuth;
 
@@ -46,6 +46,10 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
         moderation::respond,
         moderation::audit_trail,
         responses::response_statistics,
+        releases::publish,
+        releases::list,
+        releases::latest,
+        releases::download,
         indices::list_indices,
         indices::rankings,
         indices::province_composites,
@@ -65,6 +69,7 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
         (name = "moderation", description = "Reform-office officers moderate submissions, answer filers and read the audit trail"),
         (name = "responses", description = "Open statistics on government responses, no account needed"),
         (name = "procedures", description = "Officers register procedures, reform their statutory terms and abolish them"),
+        (name = "releases", description = "Annual releases: frozen, citable figures (CSV + SHA-256)"),
         (name = "indices", description = "Open compliance-burden figures (methodology 1.0), no account needed"),
         (name = "reference", description = "Open reference data: procedures and provinces"),
         (name = "operations", description = "Probes for operators"),

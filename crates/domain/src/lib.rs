@@ -9,6 +9,9 @@
 //! - [`procedure`]: procedure codes and the seed catalogue that reform offices extend.
 //! - [`validation`]: the field-level violations that the API reports as problem+json.
 //! - [`submission`]: the `Submission` aggregate (cqrs-es), its commands, events and rules.
+//! - [`procedure_terms`]: the `Procedure` aggregate: statutory terms over time, reforms.
+//! - [`release`]: the `Release` aggregate: a year's figures frozen for citation.
+//! - [`access`]: roles and officers' province scopes.
 //!
 //! Everything outside this crate (stores, HTTP) depends on it; it depends on nothing of ours.
 
@@ -19,6 +22,7 @@ pub mod access;
 pub mod geography;
 pub mod procedure;
 pub mod procedure_terms;
+pub mod release;
 pub mod submission;
 pub mod validation;
 pub mod values;

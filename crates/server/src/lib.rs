@@ -172,6 +172,7 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
     let state = web::Data::new(AppState {
         db: db.clone(),
         procedures: Procedures::new(&db, wake.clone()),
+        releases: redtape_store::Releases::new(&db),
         projector: on_request,
         submissions: Submissions::new(
             &db,

@@ -12,6 +12,7 @@ use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
 use redtape_domain::procedure_terms::{ProcedureCommand, ProcedureError, ProcedureTimeline};
+use redtape_domain::release::{Release, ReleaseCommand, ReleaseError, ReleaseEvent};
 use redtape_domain::submission::{
     Submission, SubmissionCommand, SubmissionError, SubmissionEvent, SubmissionServices,
 };
@@ -92,6 +93,39 @@ macro_rules! on_store {
     };
 }
 
+/// Loads an aggregate, lets it decide `command`, and commits what it decided (what
+/// `CqrsFramework::execute` does, without the in-handler queries). Returns the committed
+/// envelopes.
+async fn decide<A: Aggregate>(
+    store: &Store<A>,
+    id: &str,
+    command: A::Command,
+    services: &A::Services,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+    on_store!(store, store => {
+        let mut context = store.load_aggregate(id).await?;
+        let sink = Default::default();
+        context
+            .aggregate()
+            .handle(command, services, &sink)
+            .await
+            .map_err(AggregateError::UserError)?;
+        store.commit(sink.collect().await, context, metadata).await
+    })
+}
+
+/// The events of one aggregate, in sequence order; empty if it has none.
+async fn events_of<A: Aggregate>(
+    store: &Store<A>,
+    id: &str,
+) -> Result<Vec<EventEnvelope<A>>, CommandError> {
+    on_store!(store, store => store.load_events(id).await).map_err(|e| match e {
+        AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
+        other => CommandError::Internal(other.to_string()),
+    })
+}
+
 /// The command side for submissions.
 pub struct Submissions {
     db: Db,
@@ -118,16 +152,7 @@ impl Submissions {
         command: SubmissionCommand,
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<Submission>>, CommandError> {
-        let committed = on_store!(&self.store, store => {
-            let mut context = store.load_aggregate(id).await?;
-            let sink = Default::default();
-            context
-                .aggregate()
-                .handle(command, &self.services, &sink)
-                .await
-                .map_err(CommandError::Rule)?;
-            store.commit(sink.collect().await, context, metadata).await?
-        });
+        let committed = decide(&self.store, id, command, &self.services, metadata).await?;
         if !committed.is_empty() {
             self.wake.notify_one();
         }
@@ -247,8 +272,7 @@ impl Submissions {
     /// The full history of a submission, `None` if it does not exist. Answered from the
     /// events, so a filer always reads its own latest write.
     pub async fn history(&self, id: &str) -> Result<Option<SubmissionHistory>, CommandError> {
-        let envelopes: Vec<EventEnvelope<Submission>> =
-            on_store!(&self.store, store => store.load_events(id).await?);
+        let envelopes = events_of(&self.store, id).await?;
         if envelopes.is_empty() {
             return Ok(None);
         }
@@ -294,16 +318,7 @@ impl Procedures {
         command: ProcedureCommand,
         metadata: HashMap<String, String>,
     ) -> Result<(), AggregateError<ProcedureError>> {
-        let committed = on_store!(&self.store, store => {
-            let mut context = store.load_aggregate(code).await?;
-            let sink = Default::default();
-            context
-                .aggregate()
-                .handle(command, &(), &sink)
-                .await
-                .map_err(AggregateError::UserError)?;
-            store.commit(sink.collect().await, context, metadata).await?
-        });
+        let committed = decide(&self.store, code, command, &(), metadata).await?;
         if !committed.is_empty() {
             self.wake.notify_one();
         }
@@ -312,10 +327,7 @@ impl Procedures {
 
     /// A procedure's timeline from its events; `None` if it was never registered.
     pub async fn timeline(&self, code: &str) -> Result<Option<ProcedureTimeline>, CommandError> {
-        let envelopes: Vec<EventEnvelope<ProcedureTimeline>> = on_store!(&self.store, store => store.load_events(code).await.map_err(|e| match e {
-                AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
-                other => CommandError::Internal(other.to_string()),
-            })?);
+        let envelopes = events_of(&self.store, code).await?;
         if envelopes.is_empty() {
             return Ok(None);
         }
@@ -351,5 +363,72 @@ impl Procedures {
             }
         }
         Ok(registered)
+    }
+}
+
+/// The command side for annual releases; also their only reader, since a release's documents
+/// live in its event (they must never change, so no read model could add anything).
+pub struct Releases {
+    db: Db,
+    store: Store<Release>,
+}
+
+impl Releases {
+    pub fn new(db: &Db) -> Self {
+        Self {
+            db: db.clone(),
+            store: Store::new(db),
+        }
+    }
+
+    /// Publishes the next revision of a year.
+    pub async fn publish(
+        &self,
+        year: i32,
+        command: ReleaseCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<ReleaseEvent, AggregateError<ReleaseError>> {
+        let committed = decide(&self.store, &year.to_string(), command, &(), metadata).await?;
+        committed
+            .into_iter()
+            .next()
+            .map(|e| e.payload)
+            .ok_or_else(|| AggregateError::UnexpectedError("publication committed nothing".into()))
+    }
+
+    /// The year's state (how many revisions, the latest one's hash).
+    pub async fn state(&self, year: i32) -> Result<Release, CommandError> {
+        let mut state = Release::default();
+        for envelope in events_of(&self.store, &year.to_string()).await? {
+            state.apply(envelope.payload);
+        }
+        Ok(state)
+    }
+
+    /// Every revision of a year, oldest first.
+    pub async fn revisions(&self, year: i32) -> Result<Vec<ReleaseEvent>, CommandError> {
+        Ok(events_of(&self.store, &year.to_string())
+            .await?
+            .into_iter()
+            .map(|e| e.payload)
+            .collect())
+    }
+
+    /// The years with at least one release, ascending.
+    pub async fn years(&self) -> Result<Vec<i32>, CommandError> {
+        let ids: Vec<(String,)> = crate::on_pool!(&self.db, pool =>
+            sqlx::query_as("SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1")
+                .bind(<Release as Aggregate>::TYPE)
+                .fetch_all(pool).await)
+        .map_err(|e| CommandError::Unavailable(e.to_string()))?;
+        let mut years: Vec<i32> = ids
+            .into_iter()
+            .map(|(id,)| {
+                id.parse()
+                    .map_err(|_| CommandError::Internal(format!("release id {id:?} is not a year")))
+            })
+            .collect::<Result<_, _>>()?;
+        years.sort_unstable();
+        Ok(years)
     }
 }

@@ -36,7 +36,7 @@ mod replay;
 pub mod tokens;
 
 pub use catalogue::Catalogue;
-pub use commands::{CommandError, Procedures, SubmissionHistory, Submissions};
+pub use commands::{CommandError, Procedures, Releases, SubmissionHistory, Submissions};
 pub use db::{Backend, Db};
 pub use projector::Projector;
 

@@ -365,7 +365,10 @@ fn an_amendment_is_revalidated_as_a_whole() {
             at(2025, 10, 5),
         ))
         .inspect_result();
-    assert_eq!(violations(r), vec![("/changes".into(), "required".into())]);
+    assert_eq!(
+        violations(r),
+        vec![("/changes/procedure_code".into(), "required".into())]
+    );
     let r = Framework::with(services())
         .given(vec![timing_reported()])
         .when(amend(json!({"visits": "two"}), ALICE, at(2025, 10, 5)))

@@ -1,0 +1,215 @@
+//! Annual releases: publish, revise with a changelog, download byte-identical documents.
+
+use redtape_domain::Role;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{timing, Reply, TestApp};
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+async fn publish(app: &TestApp, token: &str, year: &str) -> Reply {
+    app.request(
+        "POST",
+        &format!("/v1/releases/{year}"),
+        Some(token),
+        &[],
+        None,
+    )
+    .await
+}
+
+async fn a_published_year_stays_byte_identical_and_revisions_list_their_changes(app: &TestApp) {
+    let business = app.token(Role::Business).await;
+    let admin = app.token(Role::Admin).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(app.file("/v1/timings", &business, &timing()).await);
+    }
+    // A 2024 complaint in Hà Nội: a vn-63 cell and a vn-34 cell of another year.
+    app.file("/v1/complaints", &business, &crate::helpers::complaint())
+        .await;
+
+    let first = publish(app, &admin, "2025").await;
+    let view = first.expect(201);
+    assert_eq!(
+        first.header("location").as_deref(),
+        Some("/v1/releases/2025/1")
+    );
+    assert_eq!(
+        (view["year"].as_i64(), view["revision"].as_i64()),
+        (Some(2025), Some(1))
+    );
+    assert_eq!(view["cell_count"], 1, "one cell in 2025: vn-34 1.001612 79");
+    assert_eq!(view["changelog"], json!([]));
+    assert_eq!(view["methodology_version"], "1.0");
+
+    let csv1 = app.get("/v1/releases/2025/1.csv", None).await;
+    assert_eq!(csv1.status, 200);
+    assert_eq!(sha256(&csv1.body), view["sha256"].as_str().unwrap());
+    assert_eq!(
+        csv1.header("etag"),
+        Some(format!("\"{}\"", view["sha256"].as_str().unwrap()))
+    );
+    assert!(csv1
+        .header("cache-control")
+        .is_some_and(|c| c.contains("immutable")));
+    let text = String::from_utf8(csv1.body.clone()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("geography,year,procedure_code,province_code,"),
+        "{header}"
+    );
+    assert!(header.contains(",cbi,cbi_rank,"), "{header}");
+    let row = lines.next().unwrap();
+    assert!(row.starts_with("vn-34,2025,1.001612,79,"), "{row}");
+    assert!(
+        row.ends_with(",1.0,false"),
+        "released figures are not provisional: {row}"
+    );
+    assert_eq!(lines.next(), None);
+
+    let json1 = app.get("/v1/releases/2025/1.json", None).await;
+    let doc: Value = serde_json::from_slice(&json1.body).unwrap();
+    assert_eq!(doc["csv_sha256"], view["sha256"]);
+    assert_eq!(doc["items"][0]["n"], 5);
+    assert_eq!(doc["items"][0]["provisional"], false);
+    // A CBI over one province: every scaled indicator is 100 (methodology §5).
+    assert_eq!(doc["items"][0]["cbi"].as_f64(), Some(100.0));
+    assert_eq!(doc["items"][0]["cbi_rank"], 1);
+
+    // A conditional download is answered without a body.
+    let etag = csv1.header("etag").unwrap();
+    let again = app
+        .request(
+            "GET",
+            "/v1/releases/2025/1.csv",
+            None,
+            &[("if-none-match", &etag)],
+            None,
+        )
+        .await;
+    assert_eq!((again.status, again.body.len()), (304, 0));
+
+    // Nothing changed: no new revision.
+    let same = publish(app, &admin, "2025").await;
+    assert_eq!(same.problem(409)["type"], "/problems/release-unchanged");
+
+    // A correction, then revision 2 with a changelog; revision 1 is untouched.
+    let amend = json!({"reason": "wrong date", "changes": {"completed_on": "2025-09-12"}});
+    app.post(
+        &format!("/v1/submissions/{}/amendments", ids[0]),
+        &business,
+        &amend,
+    )
+    .await
+    .expect(200);
+    let second = publish(app, &admin, "2025").await.expect(201);
+    assert_eq!(second["revision"], 2);
+    let change = &second["changelog"][0];
+    assert_eq!(
+        (
+            &change["geography"],
+            &change["procedure_code"],
+            &change["province_code"],
+            &change["change"]
+        ),
+        (
+            &json!("vn-34"),
+            &json!("1.001612"),
+            &json!("79"),
+            &json!("changed")
+        )
+    );
+    assert!(
+        change["columns"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("p90_working_days")),
+        "{change}"
+    );
+    assert_ne!(second["sha256"], view["sha256"]);
+
+    // A rebuild of every read model changes nothing that was released.
+    redtape_store::Projector::new(app.db.clone())
+        .rebuild()
+        .await
+        .unwrap();
+    let csv1_after = app.get("/v1/releases/2025/1.csv", None).await;
+    assert_eq!(csv1_after.body, csv1.body);
+    let json1_after = app.get("/v1/releases/2025/1.json", None).await;
+    assert_eq!(json1_after.body, json1.body);
+
+    let list = app.get("/v1/releases", None).await.expect(200);
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        (
+            items[0]["revision"].as_i64(),
+            items[0]["superseded"].as_bool()
+        ),
+        (Some(1), Some(true))
+    );
+    assert_eq!(items[1]["changed_cells"], 1);
+    let latest = app.get("/v1/releases/2025", None).await.expect(200);
+    assert_eq!(latest["revision"], 2);
+    let meta = app.get("/v1/releases/2025/1", None).await.expect(200);
+    assert_eq!(meta["sha256"], view["sha256"]);
+
+    // 2024 holds the complaint: its release has the vn-34 and the vn-63 cell.
+    let y2024 = publish(app, &admin, "2024").await.expect(201);
+    assert_eq!(y2024["cell_count"], 2);
+    let csv = app.get("/v1/releases/2024/1.csv", None).await;
+    let text = String::from_utf8(csv.body).unwrap();
+    let geographies: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(geographies, ["vn-34", "vn-63"]);
+}
+
+async fn only_admins_publish_whole_years_with_data(app: &TestApp) {
+    let officer = app.token(Role::Officer).await;
+    let business = app.token(Role::Business).await;
+    let admin = app.token(Role::Admin).await;
+    publish(app, &officer, "2025").await.problem(403);
+    publish(app, &business, "2025").await.problem(403);
+    app.request("POST", "/v1/releases/2025", None, &[], None)
+        .await
+        .problem(401);
+    for (year, rule) in [("2021", "no_data"), ("2019", "range"), ("twenty", "range")] {
+        assert_eq!(
+            publish(app, &admin, year).await.violations(),
+            vec![("year".to_string(), rule.to_string())],
+            "{year}"
+        );
+    }
+    let this_year = chrono::Datelike::year(&chrono::Utc::now().date_naive());
+    assert_eq!(
+        publish(app, &admin, &this_year.to_string())
+            .await
+            .violations(),
+        vec![("year".to_string(), "year_not_ended".to_string())]
+    );
+    app.get("/v1/releases/2025", None).await.problem(404);
+    app.get("/v1/releases/2025/1.csv", None).await.problem(404);
+    assert_eq!(
+        app.get("/v1/releases/2025/first.csv", None)
+            .await
+            .violations(),
+        vec![("file".to_string(), "format".to_string())]
+    );
+    assert_eq!(
+        app.get("/v1/releases", None).await.expect(200),
+        json!({"items": []})
+    );
+}
+
+crate::on_both_stores!(
+    a_published_year_stays_byte_identical_and_revisions_list_their_changes,
+    only_admins_publish_whole_years_with_data,
+);
