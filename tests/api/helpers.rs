@@ -215,12 +215,21 @@ impl Reply {
 }
 
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, &[]).await
+}
+
+/// A fresh store and an application started with extra command-line settings.
+pub async fn spawn_with(backend: Backend, extra: &[&str]) -> Option<TestApp> {
     let store = TestStore::create(backend).await?;
-    spawn_on(backend, store).await
+    spawn_configured(backend, store, extra).await
 }
 
 pub async fn spawn_on(backend: Backend, store: TestStore) -> Option<TestApp> {
-    let settings = Settings::from_args(&[
+    spawn_configured(backend, store, &[]).await
+}
+
+async fn spawn_configured(backend: Backend, store: TestStore, extra: &[&str]) -> Option<TestApp> {
+    let mut args = vec![
         "--database-url",
         &store.url,
         "--bind",
@@ -232,8 +241,9 @@ pub async fn spawn_on(backend: Backend, store: TestStore) -> Option<TestApp> {
         // Revocation must take effect at once in the tests that revoke.
         "--token-cache-seconds",
         "0",
-    ])
-    .unwrap_or_else(|e| panic!("settings: {e}"));
+    ];
+    args.extend_from_slice(extra);
+    let settings = Settings::from_args(&args).unwrap_or_else(|e| panic!("settings: {e}"));
     let (running, server) = redtape::start(&settings)
         .await
         .unwrap_or_else(|e| panic!("start on {}: {e}", store.url));
@@ -400,12 +410,13 @@ pub fn complaint() -> Value {
 /// Runs each named test case on both stores: `sqlite::name` and `postgres::name`.
 #[macro_export]
 macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
+    (with $args:tt $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[actix_web::test]
                 async fn $name() {
-                    if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Sqlite).await {
+                    let backend = $crate::helpers::Backend::Sqlite;
+                    if let Some(app) = $crate::helpers::spawn_with(backend, &$args).await {
                         super::$name(&app).await;
                         app.stop().await;
                     }
@@ -416,12 +427,16 @@ macro_rules! on_both_stores {
             $(
                 #[actix_web::test]
                 async fn $name() {
-                    if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Postgres).await {
+                    let backend = $crate::helpers::Backend::Postgres;
+                    if let Some(app) = $crate::helpers::spawn_with(backend, &$args).await {
                         super::$name(&app).await;
                         app.stop().await;
                     }
                 }
             )*
         }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_stores!(with [] $($name),*);
     };
 }

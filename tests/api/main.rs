@@ -15,6 +15,7 @@ mod filing;
 mod idempotency;
 mod indices;
 mod lifecycle;
+mod limits;
 mod moderation;
 mod openapi;
 mod procedures;

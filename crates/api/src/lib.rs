@@ -14,6 +14,7 @@
 //! - [`problem`]: the single mapping of every error to RFC 9457 problem+json.
 //! - [`extract`]: JSON bodies with field pointers, bearer auth, request ids.
 //! - [`idempotency`]: `Idempotency-Key` on every POST.
+//! - [`limits`]: per-token rate limit (`RateLimit` headers, 429) and per-filer daily cap.
 //! - [`openapi`]: the OpenAPI document served at `/openapi.json`, with Swagger UI (embedded,
 //!   offline) at `/docs/`.
 
@@ -24,6 +25,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod indices;
+pub mod limits;
 pub mod moderation;
 pub mod openapi;
 pub mod problem;
@@ -61,6 +63,8 @@ pub struct AppState {
     pub projector: redtape_store::Projector,
     /// Annual releases (command side and reader).
     pub releases: redtape_store::Releases,
+    /// Per-token rate limit and per-filer daily cap.
+    pub limits: limits::Limits,
 }
 
 /// Builds the application: routes, limits, middleware. Used by the server and by the tests,
@@ -88,6 +92,7 @@ pub fn app(
                 .error_handler(|e, _| ApiError::parameter("path", "format", e.to_string()).into()),
         )
         .wrap(from_fn(problem_safety_net))
+        .wrap(from_fn(limits::rate_limit))
         .wrap(from_fn(request_context))
         .service(submissions::report_timing)
         .service(submissions::file_complaint)

@@ -235,11 +235,22 @@ async fn file(
     idempotency::run(&state2, &req2, &caller, &body, new_id, |id| async move {
         let uuid = path_uuid("id", &id)?;
         let at = now();
-        let history = match state
+        let db = state.db.clone();
+        let filer_text = filer.to_string();
+        state
+            .limits
+            .reserve_filing(filer, at, |since| async move {
+                Ok(redtape_store::moderation::filed_since(&db, &filer_text, since).await?)
+            })
+            .await?;
+        let created = state
             .submissions
             .create(&id, command(filer, at), metadata(&req, &who, at))
-            .await
-        {
+            .await;
+        if created.is_err() {
+            state.limits.release_filing(filer, at);
+        }
+        let history = match created {
             Ok(history) => history,
             // A retry that takes over an abandoned claim finds the submission it created
             // before the crash: answer with it instead of filing twice.

@@ -51,6 +51,16 @@ pub struct Settings {
     #[arg(long, env = "REDTAPE_TOKEN_CACHE_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=300), global = true)]
     pub token_cache_seconds: u64,
+    /// Requests per minute allowed to each bearer token (GCRA: the whole minute's quota may
+    /// be used at once, then it refills steadily); 0 turns the limit off. Anonymous reads
+    /// are not limited by the service.
+    #[arg(long, env = "REDTAPE_RATE_LIMIT_PER_MINUTE", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000), global = true)]
+    pub rate_limit_per_minute: u32,
+    /// New submissions a business may file per day (Vietnam time); 0 turns the cap off.
+    #[arg(long, env = "REDTAPE_DAILY_SUBMISSION_CAP", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000), global = true)]
+    pub daily_submission_cap: u32,
     /// A holiday calendar CSV (date,kind,name,source; kind holiday or working_day) that
     /// replaces the built-in one (docs/holidays.md).
     #[arg(long, env = "REDTAPE_HOLIDAYS", global = true)]

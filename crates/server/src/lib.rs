@@ -173,6 +173,10 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
         db: db.clone(),
         procedures: Procedures::new(&db, wake.clone()),
         releases: redtape_store::Releases::new(&db),
+        limits: redtape_api::limits::Limits::new(
+            settings.rate_limit_per_minute,
+            settings.daily_submission_cap,
+        ),
         projector: on_request,
         submissions: Submissions::new(
             &db,

@@ -1,0 +1,280 @@
+//! Abuse control: a rate limit per bearer token, and a cap on new submissions per filer per
+//! day (Vietnam time).
+//!
+//! - The rate limit is GCRA (governor) keyed by the token's hash, so unknown tokens are limited
+//!   too. Every answer to a request with a token carries `RateLimit-Policy` and `RateLimit`
+//!   (draft-ietf-httpapi-ratelimit-headers); a refused request is a 429 problem with
+//!   `Retry-After`. Anonymous open-data reads are not limited here: they are cacheable, and a
+//!   reverse proxy or CDN in front is the place to shape them (deploy/).
+//! - The daily cap counts a filer's acknowledged submissions since midnight in Vietnam. It is
+//!   seeded from the store the first time a filer is seen each day, then kept in memory, so a
+//!   burst of parallel filings cannot overshoot it in one process. Refusals and failed filings
+//!   do not count. Replicas each keep their own count (documented in docs/api.md).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use actix_web::middleware::Next;
+use actix_web::{web, ResponseError};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use redtape_domain::submission::aggregate::vietnam_date;
+use redtape_domain::submission::FilerId;
+
+use crate::problem::ApiError;
+use crate::AppState;
+
+type Limiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// Forget idle tokens' state once this many are tracked.
+const RETAIN_ABOVE: usize = 10_000;
+
+/// The configured limits.
+pub struct Limits {
+    /// Requests per minute per token; `None` turns the limit off.
+    per_minute: Option<NonZeroU32>,
+    limiter: Option<Limiter>,
+    /// New submissions per filer per day; `None` turns the cap off.
+    daily_cap: Option<u32>,
+    filed: Mutex<HashMap<(FilerId, NaiveDate), u32>>,
+}
+
+impl Limits {
+    /// `per_minute` 0 or `daily_cap` 0 turns that limit off.
+    pub fn new(per_minute: u32, daily_cap: u32) -> Self {
+        let per_minute = NonZeroU32::new(per_minute);
+        Self {
+            per_minute,
+            limiter: per_minute.map(|n| {
+                RateLimiter::keyed(Quota::per_minute(n))
+                    .with_middleware::<StateInformationMiddleware>()
+            }),
+            daily_cap: (daily_cap > 0).then_some(daily_cap),
+            filed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// No limits (tests of other things, benchmarks).
+    pub fn off() -> Self {
+        Self::new(0, 0)
+    }
+
+    /// Checks and counts one request for `key`: `Ok(remaining)` or `Err(seconds to wait)`.
+    fn check(&self, key: &str) -> Option<Result<u32, u64>> {
+        let limiter = self.limiter.as_ref()?;
+        if limiter.len() > RETAIN_ABOVE {
+            limiter.retain_recent();
+        }
+        Some(match limiter.check_key(&key.to_string()) {
+            Ok(snapshot) => Ok(snapshot.remaining_burst_capacity()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(limiter.clock().now());
+                Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            }
+        })
+    }
+
+    /// Reserves one submission for `filer` on the Vietnam day of `at`, or refuses with the
+    /// seconds until that day ends. `count_since_midnight` is asked the first time the filer
+    /// is seen that day.
+    pub async fn reserve_filing<F, Fut>(
+        &self,
+        filer: FilerId,
+        at: DateTime<Utc>,
+        count_since_midnight: F,
+    ) -> Result<(), ApiError>
+    where
+        F: FnOnce(DateTime<Utc>) -> Fut,
+        Fut: std::future::Future<Output = Result<u32, ApiError>>,
+    {
+        let Some(cap) = self.daily_cap else {
+            return Ok(());
+        };
+        let day = vietnam_date(at);
+        let midnight = day
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc() - Duration::hours(7))
+            .unwrap_or(at);
+        let known = self
+            .filed
+            .lock()
+            .map_err(|_| ApiError::Internal("daily cap lock poisoned".into()))?
+            .contains_key(&(filer, day));
+        let seed = if known {
+            0
+        } else {
+            count_since_midnight(midnight).await?
+        };
+        let mut filed = self
+            .filed
+            .lock()
+            .map_err(|_| ApiError::Internal("daily cap lock poisoned".into()))?;
+        filed.retain(|(_, d), _| *d >= day);
+        let count = filed.entry((filer, day)).or_insert(seed);
+        if *count >= cap {
+            let tomorrow = midnight + Duration::days(1);
+            let wait = (tomorrow - at).num_seconds().max(1) as u64;
+            return Err(ApiError::TooManyRequests {
+                detail: format!(
+                    "this business has filed {cap} submissions today (Vietnam time), the daily \
+                     cap; more are accepted from midnight"
+                ),
+                retry_after: wait,
+            });
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    /// Gives back a reservation whose filing did not happen.
+    pub fn release_filing(&self, filer: FilerId, at: DateTime<Utc>) {
+        if let Ok(mut filed) = self.filed.lock() {
+            if let Some(count) = filed.get_mut(&(filer, vietnam_date(at))) {
+                *count = count.saturating_sub(1);
+            }
+        }
+    }
+
+    fn policy(&self) -> Option<String> {
+        self.per_minute.map(|n| format!("\"per-token\";q={n};w=60"))
+    }
+
+    /// The `RateLimit` field: units left, and seconds until the whole quota is back.
+    fn state(&self, remaining: u32) -> Option<String> {
+        let n = self.per_minute?.get();
+        let used = n.saturating_sub(remaining);
+        let reset = (u64::from(used) * 60).div_ceil(u64::from(n));
+        Some(format!("\"per-token\";r={remaining};t={reset}"))
+    }
+}
+
+fn insert(
+    res: &mut actix_web::HttpResponse<impl MessageBody>,
+    name: &'static str,
+    value: Option<String>,
+) {
+    if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        res.headers_mut().insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// Middleware: applies the per-token rate limit to every request that presents a token.
+pub async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let key = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| redtape_store::tokens::hash(v.trim()));
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (Some(key), Some(state)) = (key, state) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let limits = &state.limits;
+    match limits.check(&key) {
+        None => Ok(next.call(req).await?.map_into_boxed_body()),
+        Some(Ok(remaining)) => {
+            let mut res = next.call(req).await?.map_into_boxed_body();
+            insert(res.response_mut(), "ratelimit-policy", limits.policy());
+            insert(res.response_mut(), "ratelimit", limits.state(remaining));
+            Ok(res)
+        }
+        Some(Err(wait)) => {
+            let error = ApiError::TooManyRequests {
+                detail: format!(
+                    "this token has used its {} requests per minute; retry in {wait} s",
+                    limits.per_minute.map_or(0, NonZeroU32::get)
+                ),
+                retry_after: wait,
+            };
+            let mut response = error.error_response();
+            insert(&mut response, "ratelimit-policy", limits.policy());
+            insert(
+                &mut response,
+                "ratelimit",
+                limits
+                    .per_minute
+                    .map(|_| format!("\"per-token\";r=0;t={wait}")),
+            );
+            Ok(req.into_response(response))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_gets_its_quota_then_waits() {
+        let limits = Limits::new(3, 0);
+        assert_eq!(limits.check("a"), Some(Ok(2)));
+        assert_eq!(limits.check("a"), Some(Ok(1)));
+        assert_eq!(limits.check("a"), Some(Ok(0)));
+        // One unit comes back every 20 s.
+        assert!(matches!(limits.check("a"), Some(Err(s)) if (19..=20).contains(&s)));
+        assert_eq!(
+            limits.check("b"),
+            Some(Ok(2)),
+            "tokens do not share a quota"
+        );
+        assert_eq!(Limits::off().check("a"), None);
+        assert_eq!(limits.state(0).as_deref(), Some("\"per-token\";r=0;t=60"));
+        assert_eq!(limits.state(2).as_deref(), Some("\"per-token\";r=2;t=20"));
+        assert_eq!(limits.policy().as_deref(), Some("\"per-token\";q=3;w=60"));
+    }
+
+    #[actix_web::test]
+    async fn the_daily_cap_counts_per_vietnam_day() {
+        let limits = Limits::new(0, 2);
+        let filer = FilerId(uuid::Uuid::from_u128(7));
+        // 16:30 UTC is 23:30 in Vietnam; 17:30 UTC is already the next day there.
+        let late = "2025-10-01T16:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        let next_day = "2025-10-01T17:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        let seeded = |n: u32| {
+            move |since: DateTime<Utc>| async move {
+                assert_eq!(
+                    since,
+                    "2025-09-30T17:00:00Z".parse::<DateTime<Utc>>().unwrap()
+                );
+                Ok(n)
+            }
+        };
+        // One already filed today (from the store), one more allowed.
+        limits.reserve_filing(filer, late, seeded(1)).await.unwrap();
+        let refused = limits.reserve_filing(filer, late, seeded(99)).await;
+        match refused {
+            Err(ApiError::TooManyRequests { retry_after, .. }) => assert_eq!(retry_after, 1800),
+            other => panic!("{other:?}"),
+        }
+        // A failed filing gives its slot back.
+        limits.release_filing(filer, late);
+        limits
+            .reserve_filing(filer, late, seeded(99))
+            .await
+            .unwrap();
+        // The next Vietnam day starts afresh (seeded from its own midnight).
+        let fresh = |since: DateTime<Utc>| async move {
+            assert_eq!(
+                since,
+                "2025-10-01T17:00:00Z".parse::<DateTime<Utc>>().unwrap()
+            );
+            Ok(0)
+        };
+        limits.reserve_filing(filer, next_day, fresh).await.unwrap();
+        assert!(Limits::new(0, 0)
+            .reserve_filing(filer, late, seeded(1000))
+            .await
+            .is_ok());
+    }
+}
