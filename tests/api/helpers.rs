@@ -224,10 +224,6 @@ pub async fn spawn_with(backend: Backend, extra: &[&str]) -> Option<TestApp> {
     spawn_configured(backend, store, extra).await
 }
 
-pub async fn spawn_on(backend: Backend, store: TestStore) -> Option<TestApp> {
-    spawn_configured(backend, store, &[]).await
-}
-
 async fn spawn_configured(backend: Backend, store: TestStore, extra: &[&str]) -> Option<TestApp> {
     let mut args = vec![
         "--database-url",
