@@ -22,4 +22,5 @@ mod procedures;
 mod rebuild;
 mod reference;
 mod releases;
+mod roles;
 mod validation;
