@@ -55,10 +55,56 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
             );
         }
     }
+    // Officers moderate and respond; one verified submission is then amended (back to
+    // received).
+    let officer = app.token(Role::Officer).await;
+    let (mut verified, mut rejected, mut responses) = (0, 0, 0);
+    for (i, id) in &ids {
+        if i % 5 == 2 {
+            continue; // withdrawn
+        }
+        if i % 3 == 1 {
+            let path = format!("/v1/submissions/{id}/verification");
+            app.post(&path, &officer, &json!({})).await.expect(200);
+            verified += 1;
+        }
+        if i % 7 == 0 {
+            let path = format!("/v1/submissions/{id}/rejection");
+            let reason = json!({"reason": "implausible"});
+            app.post(&path, &officer, &reason).await.expect(200);
+            rejected += 1;
+        }
+        if i % 4 == 0 {
+            let path = format!("/v1/submissions/{id}/responses");
+            let body = json!({"agency": format!("Agency {}", i % 3), "text": "seen", "status": "in_progress"});
+            app.post(&path, &officer, &body).await.expect(201);
+            responses += 1;
+        }
+    }
+    let amend = json!({"reason": "late fix", "changes": {"visits": 7}});
+    app.post(
+        &format!("/v1/submissions/{}/amendments", ids[4].1),
+        &tokens[0],
+        &amend,
+    )
+    .await
+    .expect(200);
     app.project().await;
     let incremental = redtape_store::observations::all(&app.db)
         .await
         .unwrap_or_default();
+    let count = |status: &str| incremental.iter().filter(|r| r.status == status).count();
+    // 10 verified, of which one (28) was then rejected and one (4) amended; 5 rejected.
+    assert_eq!(
+        (count("verified"), count("rejected")),
+        (8, 5),
+        "(verified, rejected)"
+    );
+    assert_eq!((verified, rejected, responses), (10, 5, 8));
+    let response_rows = redtape_store::moderation::response_facts(&app.db, None, None)
+        .await
+        .unwrap();
+    assert_eq!(response_rows.len(), responses);
     assert_eq!(incremental.len(), 40);
     assert_eq!(
         incremental
@@ -67,7 +113,10 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
             .count(),
         8
     );
-    assert_eq!(incremental.iter().filter(|r| r.amendments == 1).count(), 10);
+    assert_eq!(
+        incremental.iter().filter(|r| r.amendments == 1).count(),
+        10 + 1
+    );
 
     let procedures = procedure_rows(app).await;
     assert_eq!(procedures.len(), 12);
@@ -77,8 +126,15 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
         .unwrap_or_else(|e| panic!("rebuild: {e}"));
     assert_eq!(
         replayed,
-        12 + 40 + 10 + 8,
+        12 + 40 + 10 + 8 + verified + rejected + responses as u64 + 1,
         "every event replayed once (12 procedure registrations)"
+    );
+    assert_eq!(
+        redtape_store::moderation::response_facts(&app.db, None, None)
+            .await
+            .unwrap(),
+        response_rows,
+        "the responses read model is rebuilt row for row"
     );
     assert_eq!(
         procedure_rows(app).await,

@@ -120,6 +120,10 @@ pub enum TokenCommand {
         /// A note for operators (who holds this token).
         #[arg(long)]
         label: Option<String>,
+        /// For an officer token: a vn-34 province it may act on (repeat for several; default:
+        /// every province). Officers limited to provinces cannot change the national catalogue.
+        #[arg(long = "province", value_name = "CODE")]
+        provinces: Vec<String>,
     },
     /// Revoke a token by its id (printed when it was issued).
     Revoke { token_id: Uuid },

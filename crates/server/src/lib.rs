@@ -86,19 +86,45 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             );
             Ok(())
         }
-        Command::Token(TokenCommand::Issue { role, filer, label }) => {
-            let db = connect(&settings).await?;
+        Command::Token(TokenCommand::Issue {
+            role,
+            filer,
+            label,
+            provinces,
+        }) => {
             let role = Role::parse(&role).ok_or("--role must be business, officer or admin")?;
+            let scope = if provinces.is_empty() {
+                redtape_domain::Scope::Everywhere
+            } else {
+                redtape_domain::Scope::provinces(&provinces).map_err(|v| {
+                    format!(
+                        "--province: {}",
+                        v.0.iter()
+                            .map(|f| f.detail.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                })?
+            };
+            let db = connect(&settings).await?;
             let filer = filer.map(redtape_domain::submission::FilerId);
-            let issued = redtape_store::tokens::issue(&db, role, filer, label.as_deref()).await?;
+            let issued =
+                redtape_store::tokens::issue_scoped(&db, role, filer, label.as_deref(), scope)
+                    .await?;
             eprintln!(
-                "issued a {} token (id {}{}); it is shown once:",
+                "issued a {} token (id {}{}{}); it is shown once:",
                 role.as_str(),
                 issued.principal.token_id,
                 issued
                     .principal
                     .filer
                     .map(|f| format!(", filer {f}"))
+                    .unwrap_or_default(),
+                issued
+                    .principal
+                    .scope
+                    .to_stored()
+                    .map(|p| format!(", provinces {p}"))
                     .unwrap_or_default()
             );
             println!("{}", issued.token);
