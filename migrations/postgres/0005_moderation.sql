@@ -22,3 +22,7 @@ CREATE INDEX observations_queue ON observations (status, filed_at, submission_id
 -- The daily cap counts a filer's submissions since midnight in Vietnam.
 DROP INDEX observations_filer;
 CREATE INDEX observations_filer ON observations (filer_id, filed_at);
+
+-- How many of a cell's observations an officer verified. Verification did not exist before
+-- this migration, so 0 is right for every existing cell.
+ALTER TABLE index_cells ADD COLUMN n_verified integer NOT NULL DEFAULT 0;

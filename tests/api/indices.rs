@@ -204,7 +204,7 @@ async fn the_public_endpoint_serves_rounded_cells_in_three_formats(app: &TestApp
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].starts_with("geography,year,procedure_code,province_code,province_name,n,"));
     assert!(
-        lines[1].starts_with("vn-34,2025,1.001612,79,Thành phố Hồ Chí Minh,6,6,0,0,false,4.5,"),
+        lines[1].starts_with("vn-34,2025,1.001612,79,Thành phố Hồ Chí Minh,6,6,0,0,0,false,4.5,"),
         "{}",
         lines[1]
     );

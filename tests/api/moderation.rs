@@ -33,6 +33,11 @@ async fn rejected_submissions_leave_the_indices_and_verified_ones_stay(app: &Tes
     assert_eq!(verified["history"][1]["event"], "SubmissionVerified");
     assert_eq!(app.observation(&a).await.unwrap().status, "verified");
     assert_eq!(cell_n(app).await, 2, "a verified submission still counts");
+    let cell = app.get(CELL, None).await.expect(200);
+    assert_eq!(
+        cell["items"][0]["n_verified"], 1,
+        "and is marked as verified"
+    );
 
     // A rejection needs a reason.
     let path = format!("/v1/submissions/{b}/rejection");
@@ -91,6 +96,8 @@ async fn rejected_submissions_leave_the_indices_and_verified_ones_stay(app: &Tes
     .await
     .expect(200);
     assert_eq!(app.observation(&a).await.unwrap().status, "received");
+    let cell = app.get(CELL, None).await.expect(200);
+    assert_eq!(cell["items"][0]["n_verified"], 0);
 }
 
 async fn ids(page: &Value) -> Vec<String> {

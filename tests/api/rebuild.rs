@@ -120,6 +120,13 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
 
     let procedures = procedure_rows(app).await;
     assert_eq!(procedures.len(), 12);
+    let cells = all_cells(app).await;
+    let marked: i32 = cells
+        .iter()
+        .filter(|c| c.geography == "vn-34")
+        .map(|c| c.n_verified)
+        .sum();
+    assert_eq!(marked, 8, "the cells count the verified observations");
     let replayed = redtape_store::Projector::new(app.db.clone())
         .rebuild()
         .await
@@ -145,6 +152,11 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
         .await
         .unwrap_or_default();
     assert_eq!(rebuilt, incremental);
+    assert_eq!(
+        all_cells(app).await,
+        cells,
+        "every cell is rebuilt identically"
+    );
     // Projecting again after a rebuild applies nothing twice.
     app.project().await;
     assert_eq!(

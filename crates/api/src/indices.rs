@@ -35,6 +35,8 @@ pub struct IndexCell {
     pub n_timings: i32,
     pub n_pending: i32,
     pub n_complaints: i32,
+    /// Observations an officer verified (all included observations count alike).
+    pub n_verified: i32,
     /// n below the disclosure threshold: counts only, every statistic null.
     pub suppressed: bool,
     /// Median elapsed working days of completed timings, to 0.1.
@@ -169,6 +171,7 @@ impl IndexCell {
             n_timings: c.n_timings,
             n_pending: c.n_pending,
             n_complaints: c.n_complaints,
+            n_verified: c.n_verified,
             suppressed: c.suppressed != 0,
             median_working_days: c.median_days.map(rounding::days),
             median_working_days_ci_low: c.median_days_ci_low.map(rounding::days),
@@ -323,7 +326,7 @@ pub async fn list_indices(
 }
 
 /// The CSV columns, in the order of [`IndexCell`]'s fields.
-pub(crate) const CSV_COLUMNS: [&str; 25] = [
+pub(crate) const CSV_COLUMNS: [&str; 26] = [
     "geography",
     "year",
     "procedure_code",
@@ -333,6 +336,7 @@ pub(crate) const CSV_COLUMNS: [&str; 25] = [
     "n_timings",
     "n_pending",
     "n_complaints",
+    "n_verified",
     "suppressed",
     "median_working_days",
     "median_working_days_ci_low",

@@ -25,6 +25,7 @@ pub struct Measures {
     pub visits: Option<u16>,
     /// unofficial_payments > 0.
     pub informal_payment: bool,
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,9 @@ pub struct Facts {
     pub year: i32,
     pub costs: CostInputs,
     pub visits: Option<u16>,
+    /// An officer verified the submission (counted, never weighted: methodology §1 includes
+    /// received and verified observations alike).
+    pub verified: bool,
 }
 
 /// An observation's measures (methodology §2).
@@ -91,6 +95,7 @@ pub fn measures(
             .and_then(|tariff| scm_cost(&facts.costs, tariff)),
         visits: facts.visits,
         informal_payment: facts.costs.unofficial_payments.is_some_and(|v| v > 0),
+        verified: facts.verified,
     }
 }
 
@@ -108,6 +113,8 @@ pub struct CellStats {
     pub n_timings: usize,
     pub n_pending: usize,
     pub n_complaints: usize,
+    /// Observations an officer verified (published with the counts, even when suppressed).
+    pub n_verified: usize,
     pub suppressed: bool,
     pub median_days: Option<f64>,
     pub p90_days: Option<f64>,
@@ -143,6 +150,7 @@ pub fn compute(observations: &[Measures], k: usize, cell_key: &str) -> CellStats
         n_timings,
         n_pending,
         n_complaints,
+        n_verified: observations.iter().filter(|o| o.verified).count(),
         suppressed,
         median_days: None,
         p90_days: None,

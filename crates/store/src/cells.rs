@@ -72,12 +72,14 @@ pub(crate) struct CellRow {
     pub external_services: Option<i64>,
     pub staff_hours: Option<f64>,
     pub visits: Option<i32>,
+    pub status: String,
 }
 
 impl CellRow {
     /// The row of an observation held in memory (a rebuild).
-    pub(crate) fn of(c: &crate::observations::ReportColumns) -> CellRow {
+    pub(crate) fn of(c: &crate::observations::ReportColumns, status: &str) -> CellRow {
         CellRow {
+            status: status.to_string(),
             kind: c.kind.to_string(),
             submitted_on: c.submitted_on,
             completed_on: c.completed_on,
@@ -93,13 +95,15 @@ impl CellRow {
 
 /// Included observations of a vn-34 cell ($1 year, $2 procedure, $3 province).
 pub(crate) const SELECT_VN34: &str = "SELECT kind, submitted_on, completed_on, year, \
-    official_fees, unofficial_payments, external_services, staff_hours, visits FROM observations \
+    official_fees, unofficial_payments, external_services, staff_hours, visits, status \
+    FROM observations \
     WHERE year = $1 AND procedure_code = $2 AND province_vn34 = $3 \
     AND status IN ('received', 'verified')";
 
 /// Included observations of a vn-63 cell.
 pub(crate) const SELECT_VN63: &str = "SELECT kind, submitted_on, completed_on, year, \
-    official_fees, unofficial_payments, external_services, staff_hours, visits FROM observations \
+    official_fees, unofficial_payments, external_services, staff_hours, visits, status \
+    FROM observations \
     WHERE year = $1 AND procedure_code = $2 AND geography = 'vn-63' AND province_code = $3 \
     AND status IN ('received', 'verified')";
 
@@ -128,6 +132,7 @@ pub(crate) fn compute(
                     staff_hours: r.staff_hours,
                 },
                 visits: r.visits.and_then(|v| u16::try_from(v).ok()),
+                verified: r.status == redtape_domain::submission::Status::Verified.as_str(),
             };
             redtape_index::cell::measures(&facts, &methodology.calendar, &methodology.tariffs)
         })
@@ -141,7 +146,7 @@ pub(crate) const INSERT: &str = "INSERT INTO index_cells (geography, year, proce
     province_code, n, n_timings, n_pending, n_complaints, suppressed, median_days, p90_days, \
     median_days_ci_low, median_days_ci_high, median_cost, median_cost_ci_low, \
     median_cost_ci_high, median_visits, on_time_rate, informal_payment_rate, \
-    methodology_version) ";
+    methodology_version, n_verified) ";
 
 /// Appended to a multi-row [`INSERT`]: a recomputed cell replaces the stored one.
 pub(crate) const ON_CONFLICT: &str = " ON CONFLICT (geography, year, procedure_code, \
@@ -153,12 +158,12 @@ pub(crate) const ON_CONFLICT: &str = " ON CONFLICT (geography, year, procedure_c
     median_cost_ci_low = excluded.median_cost_ci_low, \
     median_cost_ci_high = excluded.median_cost_ci_high, median_visits = excluded.median_visits, \
     on_time_rate = excluded.on_time_rate, informal_payment_rate = excluded.informal_payment_rate, \
-    methodology_version = excluded.methodology_version";
+    methodology_version = excluded.methodology_version, n_verified = excluded.n_verified";
 
-/// Cells per multi-row statement: 20 binds each, far below both drivers' bind limits.
+/// Cells per multi-row statement: 21 binds each, far below both drivers' bind limits.
 pub(crate) const CHUNK: usize = 1000;
 
-/// Binds a cell's 20 columns onto a row of a multi-row insert.
+/// Binds a cell's 21 columns onto a row of a multi-row insert.
 macro_rules! bind_cell {
     ($row:expr, $key:expr, $stats:expr) => {{
         let as_i32 = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
@@ -182,7 +187,8 @@ macro_rules! bind_cell {
             .push_bind(stats.median_visits)
             .push_bind(stats.on_time_rate)
             .push_bind(stats.informal_payment_rate)
-            .push_bind(redtape_index::METHODOLOGY_VERSION);
+            .push_bind(redtape_index::METHODOLOGY_VERSION)
+            .push_bind(as_i32(stats.n_verified));
     }};
 }
 pub(crate) use bind_cell;
@@ -213,6 +219,7 @@ pub struct CellRecord {
     pub on_time_rate: Option<f64>,
     pub informal_payment_rate: Option<f64>,
     pub methodology_version: String,
+    pub n_verified: i32,
 }
 
 /// Cells matching optional filters, in key order.

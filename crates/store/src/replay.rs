@@ -155,7 +155,10 @@ impl Replay {
                 c.year,
                 &c.procedure_code,
             ) {
-                groups.entry(key).or_default().push(CellRow::of(c));
+                groups
+                    .entry(key)
+                    .or_default()
+                    .push(CellRow::of(c, row.status));
             }
         }
         let groups: Vec<_> = groups.into_iter().collect();

@@ -16,6 +16,7 @@ fn timing(
         scm_cost: cost,
         visits,
         informal_payment: informal,
+        verified: false,
     }
 }
 
@@ -27,6 +28,7 @@ fn other(kind: Kind, cost: Option<f64>, visits: Option<u16>, informal: bool) -> 
         scm_cost: cost,
         visits,
         informal_payment: informal,
+        verified: false,
     }
 }
 
@@ -307,8 +309,10 @@ fn golden_measures_of_one_timing() {
             staff_hours: Some(2.0),
         },
         visits: Some(2),
+        verified: true,
     };
     let m = measures(&facts, &calendar, &tariffs);
+    assert!(m.verified, "the verification mark is carried to the cell");
     assert_eq!(m.kind, Kind::CompletedTiming);
     assert_eq!(m.elapsed_days, Some(4));
     assert_eq!(m.on_time, Some(false));
