@@ -229,6 +229,10 @@ async fn responses_reach_the_filer_and_only_statistics_are_published(app: &TestA
     let officer = app.token(Role::Officer).await;
     let a = app.file("/v1/timings", &business, &timing()).await;
     let b = app.file("/v1/timings", &business, &timing()).await;
+    let mut more = Vec::new();
+    for _ in 0..3 {
+        more.push(app.file("/v1/timings", &business, &timing()).await);
+    }
     let agency = "Sở Tư pháp Thành phố Hồ Chí Minh";
     let respond = |id: &str, status: &str, text: &str| {
         (
@@ -287,6 +291,19 @@ async fn responses_reach_the_filer_and_only_statistics_are_published(app: &TestA
         vec![("/agency".into(), "required".into())]
     );
 
+    // Below the disclosure threshold (k = 5 answered submissions): counts only.
+    app.project().await;
+    let few = app.get("/v1/responses", None).await.expect(200);
+    assert_eq!(few["items"][0]["submissions"], 2);
+    assert_eq!(few["items"][0]["suppressed"], true);
+    assert_eq!(
+        few["items"][0]["median_days_to_first_response"],
+        Value::Null
+    );
+    for id in &more {
+        let (path, body) = respond(id, "acknowledged", "SECRET-NARRATIVE-4");
+        app.post(&path, &officer, &body).await.expect(201);
+    }
     app.project().await;
     let stats = app.get("/v1/responses", None).await;
     let text = String::from_utf8_lossy(&stats.body).to_string();
@@ -300,13 +317,14 @@ async fn responses_reach_the_filer_and_only_statistics_are_published(app: &TestA
     assert_eq!(row["province_code"], "79");
     assert_eq!(
         (row["submissions"].as_i64(), row["responses"].as_i64()),
-        (Some(2), Some(3))
+        (Some(5), Some(6))
     );
+    assert_eq!(row["suppressed"], false);
     assert_eq!(
         row["latest_status"],
-        json!({"acknowledged": 0, "in_progress": 1, "resolved": 1, "not_actionable": 0})
+        json!({"acknowledged": 3, "in_progress": 1, "resolved": 1, "not_actionable": 0})
     );
-    // Both first answers came within seconds of filing.
+    // Every first answer came within seconds of filing.
     assert_eq!(row["median_days_to_first_response"].as_f64(), Some(0.0));
     let none = app.get("/v1/responses?province=48", None).await.expect(200);
     assert_eq!(none["items"], json!([]));

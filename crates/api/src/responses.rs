@@ -47,9 +47,13 @@ pub struct AgencyResponses {
     #[schema(example = 17)]
     pub responses: u32,
     pub latest_status: StatusCounts,
-    /// Median calendar days from filing to the agency's first response, to 0.1.
+    /// Median calendar days from filing to the agency's first response, to 0.1; null when
+    /// fewer submissions than the disclosure threshold were answered (`suppressed`).
     #[schema(example = 2.5)]
     pub median_days_to_first_response: Option<f64>,
+    /// Fewer answered submissions than the disclosure threshold (k, 5 by default): counts
+    /// only, as for index cells (methodology §4).
+    pub suppressed: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,7 +68,8 @@ pub struct ResponseStatsPage {
 /// Government response statistics.
 ///
 /// Per agency and province: submissions answered, responses posted, the latest status of
-/// each answered submission, and the median days to a first response. Live figures.
+/// each answered submission, and the median days to a first response (null below the
+/// disclosure threshold). Live figures.
 #[utoipa::path(
     tag = "responses",
     params(ResponseQuery),
@@ -84,6 +89,11 @@ pub async fn response_statistics(
     let agency = given(query.agency.as_deref()).map(str::trim);
     let facts =
         redtape_store::moderation::response_facts(&state.db, agency, province.as_deref()).await?;
+    let k = state
+        .projector
+        .methodology()
+        .k
+        .max(redtape_index::cell::MIN_K);
     let items = redtape_store::moderation::response_stats(&facts)?
         .into_iter()
         .map(|s| {
@@ -101,7 +111,9 @@ pub async fn response_statistics(
                     }
                 }
             }
+            let suppressed = (s.submissions as usize) < k;
             Ok(AgencyResponses {
+                suppressed,
                 province_name: Provinces::get()
                     .find(Geography::Vn34, &s.province_vn34)
                     .map(|p| p.name.clone())
@@ -113,6 +125,7 @@ pub async fn response_statistics(
                 latest_status: latest,
                 median_days_to_first_response: s
                     .median_days_to_first_response
+                    .filter(|_| !suppressed)
                     .map(redtape_index::rounding::days),
             })
         })

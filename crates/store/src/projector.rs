@@ -465,6 +465,12 @@ impl Projector {
         self
     }
 
+    /// The methodology configuration in use (its disclosure threshold also applies to other
+    /// published statistics).
+    pub fn methodology(&self) -> &Methodology {
+        &self.methodology
+    }
+
     /// Keeps `catalogue` in step with the procedure events it projects.
     pub fn with_catalogue(mut self, catalogue: Arc<crate::Catalogue>) -> Self {
         self.catalogue = Some(catalogue);
