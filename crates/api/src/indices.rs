@@ -32,25 +32,35 @@ pub struct IndexCell {
     /// All included observations (timings, pending timings, complaints).
     #[schema(example = 6)]
     pub n: i32,
+    #[schema(example = 5)]
     pub n_timings: i32,
+    #[schema(example = 0)]
     pub n_pending: i32,
+    #[schema(example = 1)]
     pub n_complaints: i32,
     /// Observations an officer verified (all included observations count alike).
+    #[schema(example = 2)]
     pub n_verified: i32,
     /// n below the disclosure threshold: counts only, every statistic null.
+    #[schema(example = false)]
     pub suppressed: bool,
     /// Median elapsed working days of completed timings, to 0.1.
     #[schema(example = 4.5)]
     pub median_working_days: Option<f64>,
+    #[schema(example = 3.0)]
     pub median_working_days_ci_low: Option<f64>,
+    #[schema(example = 6.0)]
     pub median_working_days_ci_high: Option<f64>,
     #[schema(example = 8.5)]
     pub p90_working_days: Option<f64>,
     /// Median Standard Cost Model cost per case, to the nearest 1,000 VND.
     #[schema(example = 1705000)]
     pub median_scm_cost_vnd: Option<f64>,
+    #[schema(example = 1550000)]
     pub median_scm_cost_ci_low_vnd: Option<f64>,
+    #[schema(example = 2100000)]
     pub median_scm_cost_ci_high_vnd: Option<f64>,
+    #[schema(example = 1.0)]
     pub median_visits: Option<f64>,
     /// Share of completed timings within the statutory limit, to 0.001.
     #[schema(example = 0.333)]
@@ -72,6 +82,7 @@ pub struct IndexCell {
     #[schema(example = "1.0")]
     pub methodology_version: String,
     /// Live figures are provisional until a reform office publishes the year.
+    #[schema(example = true)]
     pub provisional: bool,
 }
 

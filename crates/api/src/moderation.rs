@@ -46,6 +46,7 @@ pub struct QueueQuery {
 /// One submission in the queue: enough to triage; the full submission is at `href`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueueItem {
+    #[schema(example = "01932c4e-7d1a-7c3e-9a51-3f1f0c2b9d11")]
     pub id: Uuid,
     #[schema(example = "timing")]
     pub kind: String,
@@ -65,8 +66,11 @@ pub struct QueueItem {
     /// The year it counts in.
     #[schema(example = 2025)]
     pub year: i32,
+    #[schema(example = 0)]
     pub amendments: i32,
+    #[schema(example = "2025-10-01T03:00:00.000000Z")]
     pub filed_at: String,
+    #[schema(example = "2025-10-01T03:00:00.000000Z")]
     pub updated_at: String,
     #[schema(example = "/v1/submissions/01932c4e-7d1a-7c3e-9a51-3f1f0c2b9d11")]
     pub href: String,
@@ -343,17 +347,22 @@ pub struct AuditEvent {
     pub sequence: usize,
     #[schema(example = "TimingReported")]
     pub event: String,
+    #[schema(example = "2025-10-01T03:00:00.000000Z")]
     pub recorded_at: DateTime<Utc>,
     /// Who caused it: `filer:<id>`, `officer:<token id>` or `admin:<token id>`.
     #[schema(example = "filer:01932c4e-0000-7000-8000-000000000001")]
     pub actor: Option<String>,
     /// The token that made the request.
+    #[schema(example = "01932c4e-0000-7000-8000-00000000000a")]
     pub token_id: Option<String>,
     /// The request's `X-Request-Id`.
+    #[schema(example = "01932c4e-7d1a-7c3e-9a51-3f1f0c2b9d12")]
     pub request_id: Option<String>,
+    #[schema(example = "3f8e2a4c-5b1d-4e0f-9a7b-2c6d8e1f0a3b")]
     pub idempotency_key: Option<String>,
     /// The event's payload, exactly as stored.
     #[schema(value_type = Object)]
+    #[schema(example = json!({"SubmissionVerified": {"verified_at": "2025-10-02T08:00:00.000000Z"}}))]
     pub data: serde_json::Value,
 }
 

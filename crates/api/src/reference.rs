@@ -21,6 +21,7 @@ pub struct ProcedureView {
     /// central, provincial or commune.
     #[schema(example = "provincial")]
     pub level: String,
+    #[schema(example = "Phòng Đăng ký kinh doanh (Sở Tài chính)")]
     pub agency: String,
     /// The statutory time limit in working days.
     #[schema(example = 3)]
@@ -29,11 +30,13 @@ pub struct ProcedureView {
     #[schema(example = 50000)]
     pub official_fee_vnd: Option<i64>,
     /// The law that sets the current limit.
+    #[schema(example = "Nghị định 168/2025/NĐ-CP")]
     pub legal_basis: String,
     /// Every period of statutory terms, oldest first: a reform adds a period from its
     /// effective date, and timings are compared with the terms in force when submitted.
     pub terms: Vec<TermsView>,
     /// The date from which the procedure is abolished, if it is.
+    #[schema(example = json!(null))]
     pub abolished_from: Option<chrono::NaiveDate>,
 }
 

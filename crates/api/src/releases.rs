@@ -33,6 +33,7 @@ pub struct ReleaseView {
     pub revision: u32,
     #[schema(example = "1.0")]
     pub methodology_version: String,
+    #[schema(example = "2026-01-15T02:00:00.000000Z")]
     pub generated_at: DateTime<Utc>,
     /// SHA-256 of the CSV's bytes: cite it with the CSV's URL.
     #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
@@ -82,17 +83,27 @@ pub struct ReleaseList {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReleaseSummary {
+    #[schema(example = 2025)]
     pub year: i32,
+    #[schema(example = 1)]
     pub revision: u32,
     /// Whether a later revision of the year exists.
+    #[schema(example = false)]
     pub superseded: bool,
+    #[schema(example = "1.0")]
     pub methodology_version: String,
+    #[schema(example = "2026-01-15T02:00:00.000000Z")]
     pub generated_at: DateTime<Utc>,
+    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
     pub sha256: String,
+    #[schema(example = 408)]
     pub cell_count: usize,
     /// How many cells changed since the previous revision.
+    #[schema(example = 0)]
     pub changed_cells: usize,
+    #[schema(example = "/v1/releases/2025/1.csv")]
     pub csv_url: String,
+    #[schema(example = "/v1/releases/2025/1.json")]
     pub json_url: String,
     #[schema(example = "/v1/releases/2025/1")]
     pub url: String,

@@ -25,9 +25,13 @@ pub struct ResponseQuery {
 /// Submissions by the status of the agency's latest response to each.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct StatusCounts {
+    #[schema(example = 3)]
     pub acknowledged: u32,
+    #[schema(example = 4)]
     pub in_progress: u32,
+    #[schema(example = 4)]
     pub resolved: u32,
+    #[schema(example = 1)]
     pub not_actionable: u32,
 }
 
@@ -53,6 +57,7 @@ pub struct AgencyResponses {
     pub median_days_to_first_response: Option<f64>,
     /// Fewer answered submissions than the disclosure threshold (k, 5 by default): counts
     /// only, as for index cells (methodology §4).
+    #[schema(example = false)]
     pub suppressed: bool,
 }
 

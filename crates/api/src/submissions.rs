@@ -53,6 +53,7 @@ pub struct ResponseItem {
     #[schema(example = "We have asked the district office to explain the delay.")]
     pub text: String,
     pub status: ResponseStatus,
+    #[schema(example = "2025-10-03T02:00:00.000000Z")]
     pub posted_at: DateTime<Utc>,
 }
 
@@ -60,11 +61,15 @@ pub struct ResponseItem {
 /// government responses and full history.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubmissionView {
+    #[schema(example = "01932c4e-7d1a-7c3e-9a51-3f1f0c2b9d11")]
     pub id: Uuid,
     pub kind: Kind,
     pub status: Status,
+    #[schema(example = "2025-10-01T03:00:00.000000Z")]
     pub filed_at: DateTime<Utc>,
+    #[schema(example = "2025-10-01T03:00:00.000000Z")]
     pub updated_at: DateTime<Utc>,
+    #[schema(example = 0)]
     pub amendments: u32,
     /// The sequence number of the latest event.
     #[schema(example = 1)]
