@@ -351,6 +351,23 @@ async fn rankings_composites_and_trends(app: &TestApp) {
     );
     assert_eq!(ranking["items"][1]["score_days"], 50.0);
     assert_eq!(ranking["items"][3]["suppressed"], true);
+    // Every cell carries the same CBI and rank (kept by the projector per group), also when
+    // it is read alone.
+    for (province, rank, cbi) in &rows {
+        let one = app
+            .get(
+                &format!("/v1/indices?year=2025&procedure=1.001612&province={province}"),
+                None,
+            )
+            .await
+            .expect(200);
+        let item = &one["items"][0];
+        assert_eq!(
+            (item["cbi_rank"].as_i64(), item["cbi"].as_f64()),
+            (*rank, *cbi),
+            "{province}"
+        );
+    }
 
     let composites = app
         .get("/v1/indices/provinces?year=2025", None)
@@ -449,6 +466,30 @@ async fn rankings_composites_and_trends(app: &TestApp) {
 
 /// A reform changes the limit in force, so the projector recomputes the procedure's cells:
 /// five timings of 3 working days are on time under a 3-day limit, late under 2.
+async fn a_change_in_one_province_reranks_the_others(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    // 79: 2 working days; 01: 4.
+    file_run(app, &token, "1.001612", "79", "2025-09-08", "2025-09-10", 5).await;
+    file_run(app, &token, "1.001612", "01", "2025-09-08", "2025-09-12", 5).await;
+    app.project().await;
+    let rank = |province: &'static str| async move {
+        let one = app
+            .get(
+                &format!("/v1/indices?year=2025&procedure=1.001612&province={province}"),
+                None,
+            )
+            .await
+            .expect(200);
+        one["items"][0]["cbi_rank"].as_i64()
+    };
+    assert_eq!((rank("79").await, rank("01").await), (Some(1), Some(2)));
+    // Seven slow runs in 79 (10 working days) lift its median above 01's; 01's own cell
+    // did not change, yet its rank does.
+    file_run(app, &token, "1.001612", "79", "2025-09-08", "2025-09-22", 7).await;
+    app.project().await;
+    assert_eq!((rank("79").await, rank("01").await), (Some(2), Some(1)));
+}
+
 async fn a_reform_recomputes_the_procedures_cells(app: &TestApp) {
     let token = app.token(Role::Business).await;
     file_run(app, &token, "2.001199", "79", "2025-09-08", "2025-09-11", 5).await;
@@ -466,6 +507,7 @@ async fn a_reform_recomputes_the_procedures_cells(app: &TestApp) {
 
 crate::on_both_stores!(
     rankings_composites_and_trends,
+    a_change_in_one_province_reranks_the_others,
     a_reform_recomputes_the_procedures_cells,
     the_public_endpoint_serves_rounded_cells_in_three_formats,
     cells_follow_filings_withdrawals_and_amendments,

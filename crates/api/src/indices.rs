@@ -86,9 +86,8 @@ pub struct IndexCell {
     pub provisional: bool,
 }
 
-/// The cells matching the filters, in key order, each with its CBI and rank. The CBI of a
-/// cell depends on every province of its (year, procedure), so the whole group is read even
-/// when one province is asked for.
+/// The cells matching the filters, in key order, each with its CBI and rank (kept by the
+/// projector per year and procedure, so a one-cell read reads one row).
 pub(crate) async fn index_cells(
     state: &AppState,
     geography: Geography,
@@ -97,35 +96,14 @@ pub(crate) async fn index_cells(
     province: Option<&str>,
 ) -> Result<Vec<IndexCell>, ApiError> {
     let cells =
-        redtape_store::cells::query(&state.db, geography.as_str(), year, procedure, None).await?;
-    let mut groups: std::collections::BTreeMap<(i32, &str), Vec<usize>> = Default::default();
-    for (i, c) in cells.iter().enumerate() {
-        groups
-            .entry((c.year, &c.procedure_code))
-            .or_default()
-            .push(i);
-    }
-    let mut ranked = vec![None; cells.len()];
-    for members in groups.values() {
-        let inputs: Vec<_> = members.iter().map(|&i| province_cell(&cells[i])).collect();
-        for (&i, r) in members.iter().zip(redtape_index::cbi::compute(&inputs)) {
-            ranked[i] = Some(r);
-        }
-    }
-    let timelines = state.catalogue.timelines();
-    Ok(cells
-        .into_iter()
-        .zip(ranked)
-        .filter(|(c, _)| province.is_none_or(|p| c.province_code == p))
-        .map(|(c, r)| {
-            let mut cell = IndexCell::of(c, geography, &timelines);
-            if let Some(r) = r {
-                cell.cbi = r.cbi.map(rounding::cbi);
-                cell.cbi_rank = r.rank;
-            }
-            cell
-        })
-        .collect())
+        redtape_store::cells::query(&state.db, geography.as_str(), year, procedure, province)
+            .await?;
+    Ok(state.catalogue.with_timelines(|timelines| {
+        cells
+            .into_iter()
+            .map(|c| IndexCell::of(c, geography, timelines))
+            .collect()
+    }))
 }
 
 /// Cells as CSV: a header line (even when there are no cells, so a reader sees the columns),
@@ -194,8 +172,8 @@ impl IndexCell {
             median_visits: c.median_visits,
             on_time_rate: c.on_time_rate.map(rounding::rate),
             informal_payment_rate: c.informal_payment_rate.map(rounding::rate),
-            cbi: None,
-            cbi_rank: None,
+            cbi: c.cbi.map(rounding::cbi),
+            cbi_rank: c.cbi_rank.and_then(|r| usize::try_from(r).ok()),
             reforms_in_year: reforms,
             methodology_version: c.methodology_version,
             provisional: true,

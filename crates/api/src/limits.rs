@@ -171,12 +171,16 @@ pub async fn rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .filter(|s| s.limits.limiter.is_some())
+        .cloned();
     let key = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
+        .filter(|_| state.is_some())
         .map(|v| redtape_store::tokens::hash(v.trim()));
-    let state = req.app_data::<web::Data<AppState>>().cloned();
     let (Some(key), Some(state)) = (key, state) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };

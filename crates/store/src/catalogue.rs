@@ -75,6 +75,17 @@ impl Catalogue {
     pub fn timelines(&self) -> BTreeMap<String, ProcedureTimeline> {
         self.state.read().map(|s| s.1.clone()).unwrap_or_default()
     }
+
+    /// Runs `f` over the timelines without copying them (the per-request path).
+    pub fn with_timelines<R>(
+        &self,
+        f: impl FnOnce(&BTreeMap<String, ProcedureTimeline>) -> R,
+    ) -> R {
+        match self.state.read() {
+            Ok(state) => f(&state.1),
+            Err(_) => f(&BTreeMap::new()),
+        }
+    }
 }
 
 async fn signature(db: &Db) -> Result<(i64, i64), StoreError> {

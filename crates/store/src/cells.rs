@@ -196,6 +196,78 @@ pub(crate) use bind_cell;
 pub(crate) const DELETE: &str = "DELETE FROM index_cells WHERE geography = $1 AND year = $2 \
     AND procedure_code = $3 AND province_code = $4";
 
+/// A group of cells compared by the CBI: (geography, year, procedure code).
+pub type GroupKey = (String, i32, String);
+
+pub(crate) fn group_of(key: &CellKey) -> GroupKey {
+    (key.0.clone(), key.1, key.2.clone())
+}
+
+/// What the CBI needs of each cell of a group ($1 geography, $2 year, $3 procedure), in
+/// province order.
+pub(crate) const SELECT_GROUP: &str = "SELECT province_code, suppressed, median_days, \
+    median_cost, informal_payment_rate, on_time_rate FROM index_cells \
+    WHERE geography = $1 AND year = $2 AND procedure_code = $3 ORDER BY province_code";
+
+/// A row of [`SELECT_GROUP`].
+pub(crate) type GroupRow = (
+    String,
+    i32,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+pub(crate) const DELETE_CBI: &str =
+    "DELETE FROM index_cbi WHERE geography = $1 AND year = $2 AND procedure_code = $3";
+
+pub(crate) const INSERT_CBI: &str =
+    "INSERT INTO index_cbi (geography, year, procedure_code, province_code, cbi, cbi_rank) ";
+
+/// The CBI and rank of every ranked province of a group (rows in province order).
+pub(crate) fn rank_group(rows: &[GroupRow]) -> Vec<(String, f64, i32)> {
+    let cells: Vec<redtape_index::cbi::ProvinceCell> = rows
+        .iter()
+        .map(|r| redtape_index::cbi::ProvinceCell {
+            province: r.0.clone(),
+            suppressed: r.1 != 0,
+            median_days: r.2,
+            median_cost: r.3,
+            informal_payment_rate: r.4,
+            on_time_rate: r.5,
+        })
+        .collect();
+    redtape_index::cbi::compute(&cells)
+        .into_iter()
+        .filter_map(|r| {
+            let rank = i32::try_from(r.rank?).ok()?;
+            Some((r.province, r.cbi?, rank))
+        })
+        .collect()
+}
+
+/// The group rows of computed cells held in memory (a rebuild), by group, in province order.
+pub(crate) fn groups_of(
+    computed: &[(CellKey, CellStats)],
+) -> std::collections::BTreeMap<GroupKey, Vec<GroupRow>> {
+    let mut groups: std::collections::BTreeMap<GroupKey, Vec<GroupRow>> = Default::default();
+    for (key, s) in computed {
+        groups.entry(group_of(key)).or_default().push((
+            key.3.clone(),
+            i32::from(s.suppressed),
+            s.median_days,
+            s.median_cost,
+            s.informal_payment_rate,
+            s.on_time_rate,
+        ));
+    }
+    for rows in groups.values_mut() {
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    groups
+}
+
 /// A stored cell, for the query API, tests and rebuild comparisons.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct CellRecord {
@@ -220,6 +292,9 @@ pub struct CellRecord {
     pub informal_payment_rate: Option<f64>,
     pub methodology_version: String,
     pub n_verified: i32,
+    /// Unrounded CBI and rank within the cell's year and procedure; null when suppressed.
+    pub cbi: Option<f64>,
+    pub cbi_rank: Option<i32>,
 }
 
 /// Cells matching optional filters, in key order.
@@ -237,19 +312,22 @@ pub async fn query(
     macro_rules! select {
         ($database:ty, $pool:expr) => {{
             let mut sql = sqlx::QueryBuilder::<$database>::new(
-                "SELECT * FROM index_cells WHERE geography = ",
+                "SELECT c.*, b.cbi, b.cbi_rank FROM index_cells c LEFT JOIN index_cbi b \
+                 ON b.geography = c.geography AND b.year = c.year \
+                 AND b.procedure_code = c.procedure_code AND b.province_code = c.province_code \
+                 WHERE c.geography = ",
             );
             sql.push_bind(geography);
             if let Some(year) = year {
-                sql.push(" AND year = ").push_bind(year);
+                sql.push(" AND c.year = ").push_bind(year);
             }
             if let Some(procedure) = procedure {
-                sql.push(" AND procedure_code = ").push_bind(procedure);
+                sql.push(" AND c.procedure_code = ").push_bind(procedure);
             }
             if let Some(province) = province {
-                sql.push(" AND province_code = ").push_bind(province);
+                sql.push(" AND c.province_code = ").push_bind(province);
             }
-            sql.push(" ORDER BY year, procedure_code, province_code");
+            sql.push(" ORDER BY c.year, c.procedure_code, c.province_code");
             sql.build_query_as::<CellRecord>().fetch_all($pool).await?
         }};
     }

@@ -212,7 +212,48 @@ macro_rules! backend {
                     let timeline = timelines.get(&key.2).and_then(Option::as_ref);
                     computed.push((key.clone(), cells::compute(key, &rows, timeline, methodology)));
                 }
-                write_cells(conn, &computed).await
+                write_cells(conn, &computed).await?;
+                // A changed cell can change the CBI of every province of its group.
+                let groups: std::collections::BTreeSet<cells::GroupKey> = keys.iter().map(cells::group_of).collect();
+                for group in &groups {
+                    let rows: Vec<cells::GroupRow> = sqlx::query_as(cells::SELECT_GROUP)
+                        .bind(&group.0)
+                        .bind(group.1)
+                        .bind(&group.2)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    write_cbi(conn, group, &rows).await?;
+                }
+                Ok(())
+            }
+
+            /// Replaces a group's CBI rows with those computed from `rows`.
+            async fn write_cbi(
+                conn: &mut $conn,
+                group: &cells::GroupKey,
+                rows: &[cells::GroupRow],
+            ) -> Result<(), StoreError> {
+                sqlx::query(cells::DELETE_CBI)
+                    .bind(&group.0)
+                    .bind(group.1)
+                    .bind(&group.2)
+                    .execute(&mut *conn)
+                    .await?;
+                let ranked = cells::rank_group(rows);
+                // 6 binds per row, and a group holds at most 63 provinces.
+                if !ranked.is_empty() {
+                    let mut insert = sqlx::QueryBuilder::<$database>::new(cells::INSERT_CBI);
+                    insert.push_values(&ranked, |mut row, (province, cbi, rank)| {
+                        row.push_bind(&group.0)
+                            .push_bind(group.1)
+                            .push_bind(&group.2)
+                            .push_bind(province)
+                            .push_bind(*cbi)
+                            .push_bind(*rank);
+                    });
+                    insert.build().execute(&mut *conn).await?;
+                }
+                Ok(())
             }
 
             /// Inserts or replaces cells, many per statement.
@@ -244,7 +285,7 @@ macro_rules! backend {
                     .bind(OBSERVATIONS)
                     .fetch_one(&mut *conn)
                     .await?;
-                for table in ["observations", "procedures", "index_cells", "responses"] {
+                for table in ["observations", "procedures", "index_cells", "index_cbi", "responses"] {
                     sqlx::query(&format!("DELETE FROM {table}"))
                         .execute(&mut *conn)
                         .await?;
@@ -322,6 +363,9 @@ macro_rules! backend {
                     StoreError::Corrupt(format!("cell computation failed: {e}"))
                 })??;
                 write_cells(conn, &computed).await?;
+                for (group, rows) in cells::groups_of(&computed) {
+                    write_cbi(conn, &group, &rows).await?;
+                }
                 sqlx::query(SAVE)
                     .bind(OBSERVATIONS)
                     .bind(checkpoint.0)
