@@ -120,6 +120,8 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
 
     let procedures = procedure_rows(app).await;
     assert_eq!(procedures.len(), 12);
+    let indexes = observation_indexes(app).await;
+    assert_eq!(indexes.len(), 3, "{indexes:?}");
     let cells = all_cells(app).await;
     let marked: i32 = cells
         .iter()
@@ -152,6 +154,11 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
         .await
         .unwrap_or_default();
     assert_eq!(rebuilt, incremental);
+    assert_eq!(
+        observation_indexes(app).await,
+        indexes,
+        "the rebuild leaves the indexes it deferred as the migrations made them"
+    );
     assert_eq!(
         all_cells(app).await,
         cells,
@@ -231,4 +238,20 @@ async fn procedure_rows(app: &TestApp) -> Vec<(String, String, i64)> {
         "SELECT code, timeline, last_sequence FROM procedures ORDER BY code")
         .fetch_all(pool).await)
     .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The secondary indexes of `observations` and their definitions.
+async fn observation_indexes(app: &TestApp) -> Vec<(String, String)> {
+    let sql = match app.backend {
+        crate::helpers::Backend::Postgres => {
+            "SELECT indexname::text, indexdef FROM pg_indexes WHERE tablename = 'observations' \
+             AND indexname <> 'observations_pkey' ORDER BY indexname"
+        }
+        crate::helpers::Backend::Sqlite => {
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name = 'observations' AND sql IS NOT NULL ORDER BY name"
+        }
+    };
+    redtape_store::on_pool!(&app.db, pool => sqlx::query_as(sql).fetch_all(pool).await)
+        .unwrap_or_else(|e| panic!("{e}"))
 }

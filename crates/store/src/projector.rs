@@ -110,7 +110,7 @@ const LITE_NEXT: &str = "SELECT 0 AS txid, l.position AS position, e.aggregate_t
 /// Generates the per-backend functions from one body: the connection types differ, the SQL
 /// and the logic do not.
 macro_rules! backend {
-    ($module:ident, $conn:ty, $database:ty, $lock:expr, $next:expr) => {
+    ($module:ident, $conn:ty, $database:ty, $lock:expr, $next:expr, $deferred_indexes:expr) => {
         mod $module {
             use super::*;
 
@@ -290,6 +290,15 @@ macro_rules! backend {
                         .execute(&mut *conn)
                         .await?;
                 }
+                // Secondary indexes of `observations` are dropped and rebuilt after the rows
+                // where that blocks nobody new (see DEFERRED_INDEXES_LITE).
+                let deferred: Vec<(String, String)> = match $deferred_indexes {
+                    Some(sql) => sqlx::query_as(sql).fetch_all(&mut *conn).await?,
+                    None => Vec::new(),
+                };
+                for (name, _) in &deferred {
+                    sqlx::query(&format!("DROP INDEX {name}")).execute(&mut *conn).await?;
+                }
                 tracing::debug!(elapsed = ?started.elapsed(), "read models emptied");
                 let mut replay = crate::replay::Replay::default();
                 let mut checkpoint = (0, 0);
@@ -344,6 +353,9 @@ macro_rules! backend {
                             .push_bind(o.last_sequence);
                     });
                     insert.build().execute(&mut *conn).await?;
+                }
+                for (_, create) in &deferred {
+                    sqlx::query(create).execute(&mut *conn).await?;
                 }
                 for (code, (timeline, sequence)) in &replay.procedures {
                     write_procedure(conn, code, timeline, *sequence).await?;
@@ -475,13 +487,31 @@ macro_rules! backend {
     };
 }
 
-backend!(pg, sqlx::PgConnection, sqlx::Postgres, PG_LOCK, PG_NEXT);
+/// The secondary indexes of `observations` (name, CREATE statement) as the migrations made
+/// them. On SQLite a rebuild already holds the only write lock and readers keep their WAL
+/// snapshot, so dropping the indexes for the bulk insert and building each once afterwards
+/// costs nobody anything (measured: docs/benchmarks.md). On PostgreSQL `DROP INDEX` would lock
+/// readers out of the table until the rebuild commits, so the indexes stay.
+const DEFERRED_INDEXES_LITE: Option<&str> = Some(
+    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'observations' \
+     AND sql IS NOT NULL ORDER BY name",
+);
+
+backend!(
+    pg,
+    sqlx::PgConnection,
+    sqlx::Postgres,
+    PG_LOCK,
+    PG_NEXT,
+    None::<&str>
+);
 backend!(
     lite,
     sqlx::SqliteConnection,
     sqlx::Sqlite,
     LITE_LOCK,
-    LITE_NEXT
+    LITE_NEXT,
+    DEFERRED_INDEXES_LITE
 );
 
 /// Maintains the read models from the event log.
