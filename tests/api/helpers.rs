@@ -284,6 +284,24 @@ impl TestApp {
             .to_string()
     }
 
+    /// GETs `path?query` for each case and asserts exactly one violation of `parameter`
+    /// with `rule`.
+    pub async fn expect_parameter_violations(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        cases: &[(&str, &str, &str)],
+    ) {
+        for (query, parameter, rule) in cases {
+            let reply = self.get(&format!("{path}?{query}"), token).await;
+            assert_eq!(
+                reply.violations(),
+                vec![(parameter.to_string(), rule.to_string())],
+                "{path}?{query}"
+            );
+        }
+    }
+
     pub async fn request(
         &self,
         method: &str,

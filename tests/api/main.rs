@@ -17,6 +17,7 @@ mod indices;
 mod lifecycle;
 mod limits;
 mod moderation;
+mod open_data;
 mod openapi;
 mod procedures;
 mod rebuild;

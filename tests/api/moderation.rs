@@ -205,23 +205,19 @@ async fn the_queue_pages_oldest_first_within_the_officers_provinces(app: &TestAp
     assert_eq!(ids(&verified).await, vec![hcmc[0].clone()]);
 
     // Bad parameters name themselves.
-    for (query, parameter, rule) in [
-        ("status=pending", "status", "one_of"),
-        ("limit=0", "limit", "range"),
-        ("limit=201", "limit", "range"),
-        ("province=77", "province", "unknown_province"),
-        ("cursor=zz", "cursor", "format"),
-        ("cursor=6869", "cursor", "format"),
-    ] {
-        let reply = app
-            .get(&format!("/v1/moderation/queue?{query}"), Some(&officer))
-            .await;
-        assert_eq!(
-            reply.violations(),
-            vec![(parameter.to_string(), rule.to_string())],
-            "{query}"
-        );
-    }
+    app.expect_parameter_violations(
+        "/v1/moderation/queue",
+        Some(&officer),
+        &[
+            ("status=pending", "status", "one_of"),
+            ("limit=0", "limit", "range"),
+            ("limit=201", "limit", "range"),
+            ("province=77", "province", "unknown_province"),
+            ("cursor=zz", "cursor", "format"),
+            ("cursor=6869", "cursor", "format"),
+        ],
+    )
+    .await;
 }
 
 async fn responses_reach_the_filer_and_only_statistics_are_published(app: &TestApp) {

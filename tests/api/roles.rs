@@ -218,6 +218,8 @@ async fn every_endpoint_answers_every_role_as_specified(app: &TestApp) {
         row("GET", "/v1/releases/2024", None, Nothing, [200; 6]),
         row("GET", "/v1/releases/2024/1.csv", None, Nothing, [200; 6]),
         row("GET", "/v1/releases/2024/1.json", None, Nothing, [200; 6]),
+        row("GET", "/v1/dictionary", None, Nothing, [200; 6]),
+        row("GET", "/v1/catalog", None, Nothing, [200; 6]),
         row("GET", "/healthz", None, Nothing, [200; 6]),
         row("GET", "/readyz", None, Nothing, [200; 6]),
         row("GET", "/openapi.json", None, Nothing, [200; 6]),

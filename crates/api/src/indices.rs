@@ -4,7 +4,6 @@
 //! `provisional` (live figures are always provisional; published releases are not). Values
 //! are rounded here, on output only (methodology §3).
 
-use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use redtape_domain::procedure_terms::ProcedureTimeline;
 use redtape_domain::{Geography, Provinces};
@@ -13,6 +12,7 @@ use redtape_store::cells::CellRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::open::{Format, Page};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 
@@ -198,6 +198,10 @@ pub struct IndexQuery {
     /// json (default), csv or ndjson; the Accept header (text/csv, application/x-ndjson) also
     /// selects the format.
     pub format: Option<String>,
+    /// Cells per page, 1 to 10,000 (default 1,000).
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page (the `next` URL carries it).
+    pub cursor: Option<String>,
 }
 
 /// The body of a JSON answer.
@@ -205,41 +209,14 @@ pub struct IndexQuery {
 pub struct IndexPage {
     pub methodology_version: String,
     pub provisional: bool,
+    pub licence: crate::open::Licence,
     pub items: Vec<IndexCell>,
-}
-
-enum Format {
-    Json,
-    Csv,
-    Ndjson,
-}
-
-fn format_of(req: &HttpRequest, given: Option<&str>) -> Result<Format, ApiError> {
-    match given {
-        Some("json") => return Ok(Format::Json),
-        Some("csv") => return Ok(Format::Csv),
-        Some("ndjson") => return Ok(Format::Ndjson),
-        Some(other) => {
-            return Err(ApiError::parameter(
-                "format",
-                "one_of",
-                format!("format must be one of json, csv, ndjson, got {other:?}"),
-            ))
-        }
-        None => {}
-    }
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    Ok(if accept.contains("text/csv") {
-        Format::Csv
-    } else if accept.contains("application/x-ndjson") {
-        Format::Ndjson
-    } else {
-        Format::Json
-    })
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// The URL of the next page, every filter kept (also in `Link: <...>; rel="next"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// Index cells.
@@ -266,7 +243,8 @@ pub async fn list_indices(
     req: HttpRequest,
     query: web::Query<IndexQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let format = format_of(&req, query.format.as_deref())?;
+    let format = Format::of(&req, query.format.as_deref())?;
+    let page = Page::parse(query.limit.as_deref(), query.cursor.as_deref(), 3)?;
     let geography = geography_of(query.geography.as_deref())?;
     let year = given(query.year.as_deref()).map(year_of).transpose()?;
     let procedure = given(query.procedure.as_deref())
@@ -283,35 +261,31 @@ pub async fn list_indices(
         province.as_deref(),
     )
     .await?;
-    match format {
-        Format::Json => Ok(HttpResponse::Ok().json(IndexPage {
-            methodology_version: redtape_index::METHODOLOGY_VERSION.to_string(),
-            provisional: true,
-            items,
-        })),
-        Format::Ndjson => {
-            let mut body = String::new();
-            for item in &items {
-                body.push_str(
-                    &serde_json::to_string(item).map_err(|e| ApiError::Internal(e.to_string()))?,
-                );
-                body.push('\n');
-            }
-            Ok(HttpResponse::Ok()
-                .content_type("application/x-ndjson")
-                .body(body))
-        }
-        Format::Csv => {
-            let body = csv_of(&items)?;
-            Ok(HttpResponse::Ok()
-                .content_type("text/csv; charset=utf-8")
-                .insert_header((
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"redtape-indices.csv\"",
-                ))
-                .body(body))
-        }
-    }
+    // Key order: (year, procedure, province) within the geography.
+    let (items, next_cursor) = page.apply(items, |c| {
+        vec![
+            format!("{:04}", c.year),
+            c.procedure_code.clone(),
+            c.province_code.clone(),
+        ]
+    });
+    let next = next_cursor
+        .as_deref()
+        .map(|c| crate::open::next_url(&req, c));
+    let list = crate::open::List {
+        items,
+        next: next.clone(),
+        columns: &CSV_COLUMNS,
+        filename: "redtape-indices",
+    };
+    list.respond(format, |items| IndexPage {
+        methodology_version: redtape_index::METHODOLOGY_VERSION.to_string(),
+        provisional: true,
+        licence: state.licence.clone(),
+        items,
+        next_cursor,
+        next,
+    })
 }
 
 /// The CSV columns, in the order of [`IndexCell`]'s fields.

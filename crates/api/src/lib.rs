@@ -10,6 +10,9 @@
 //! - [`responses`]: published statistics on government responses.
 //! - [`releases`]: annual releases: publish a year, list, download byte-identical documents.
 //! - [`indices`]: public index figures (JSON, CSV, NDJSON).
+//! - [`open`]: open-data conventions: licence, ETag/304, keyset pagination.
+//! - [`dictionary`]: the data dictionary of every dataset.
+//! - [`catalog`]: the DCAT-AP catalogue (JSON-LD) of datasets and releases.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`problem`]: the single mapping of every error to RFC 9457 problem+json.
 //! - [`extract`]: JSON bodies with field pointers, bearer auth, request ids.
@@ -21,12 +24,15 @@
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod catalog;
+pub mod dictionary;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod indices;
 pub mod limits;
 pub mod moderation;
+pub mod open;
 pub mod openapi;
 pub mod problem;
 pub mod procedures;
@@ -65,6 +71,10 @@ pub struct AppState {
     pub releases: redtape_store::Releases,
     /// Per-token rate limit and per-filer daily cap.
     pub limits: limits::Limits,
+    /// The licence every dataset is published under.
+    pub licence: open::Licence,
+    /// The version of the live data, for ETags.
+    pub data_version: open::DataVersion,
 }
 
 /// Builds the application: routes, limits, middleware. Used by the server and by the tests,
@@ -92,6 +102,7 @@ pub fn app(
                 .error_handler(|e, _| ApiError::parameter("path", "format", e.to_string()).into()),
         )
         .wrap(from_fn(problem_safety_net))
+        .wrap(from_fn(open::conditional))
         .wrap(from_fn(limits::rate_limit))
         .wrap(from_fn(request_context))
         .service(submissions::report_timing)
@@ -119,6 +130,8 @@ pub fn app(
         .service(reference::list_procedures)
         .service(reference::get_procedure)
         .service(reference::list_provinces)
+        .service(dictionary::dictionary)
+        .service(catalog::catalog)
         .service(health::healthz)
         .service(health::readyz)
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))

@@ -22,8 +22,8 @@ use crate::submissions::{change, visible, SubmissionView};
 use crate::AppState;
 
 /// Largest page of the queue.
-pub const MAX_PAGE: u32 = 200;
-const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: usize = 200;
+const DEFAULT_PAGE: usize = 50;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -115,37 +115,14 @@ impl QueueItem {
     }
 }
 
-/// A cursor is the (filed_at, id) of the last item, hex-encoded: opaque to clients, and
-/// checked on the way back in.
-fn encode_cursor(filed_at: &str, id: &str) -> String {
-    hex::encode(format!("{filed_at}|{id}"))
-}
-
+/// A queue cursor: the (filed_at, id) of the last item, checked on the way back in.
 fn decode_cursor(text: &str) -> Result<(String, String), ApiError> {
     let bad = || ApiError::parameter("cursor", "format", "not a cursor this API gave out");
-    let bytes = hex::decode(text).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (filed_at, id) = text.split_once('|').ok_or_else(bad)?;
+    let parts = crate::open::decode_cursor(text, 2)?;
+    let (filed_at, id) = (&parts[0], &parts[1]);
     DateTime::parse_from_rfc3339(filed_at).map_err(|_| bad())?;
     Uuid::parse_str(id).map_err(|_| bad())?;
-    Ok((filed_at.to_string(), id.to_string()))
-}
-
-fn limit_of(text: Option<&str>) -> Result<u32, ApiError> {
-    match given(text) {
-        None => Ok(DEFAULT_PAGE),
-        Some(t) => t
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::parameter(
-                    "limit",
-                    "range",
-                    format!("must be a whole number from 1 to {MAX_PAGE}, got {t:?}"),
-                )
-            }),
-    }
+    Ok((filed_at.clone(), id.clone()))
 }
 
 /// The moderation queue.
@@ -184,7 +161,7 @@ pub async fn queue(
         .map(procedure_of)
         .transpose()?
         .map(|p| p.as_str().to_string());
-    let limit = limit_of(query.limit.as_deref())?;
+    let limit = crate::open::parse_limit(query.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
     let after = given(query.cursor.as_deref())
         .map(decode_cursor)
         .transpose()?;
@@ -197,14 +174,17 @@ pub async fn queue(
             scope: who.scope().clone(),
             after,
             // One more than asked, to know whether there is a next page.
-            limit: limit + 1,
+            limit: u32::try_from(limit + 1).unwrap_or(u32::MAX),
         },
     )
     .await?;
-    let more = rows.len() > limit as usize;
-    let rows: Vec<QueueRow> = rows.into_iter().take(limit as usize).collect();
+    let more = rows.len() > limit;
+    let rows: Vec<QueueRow> = rows.into_iter().take(limit).collect();
     let next_cursor = match (more, rows.last()) {
-        (true, Some(last)) => Some(encode_cursor(&last.filed_at, &last.submission_id)),
+        (true, Some(last)) => Some(crate::open::encode_cursor(&[
+            last.filed_at.clone(),
+            last.submission_id.clone(),
+        ])),
         _ => None,
     };
     let next = next_cursor.as_ref().map(|c| {

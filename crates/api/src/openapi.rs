@@ -4,7 +4,10 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{health, indices, moderation, procedures, reference, releases, responses, submissions};
+use crate::{
+    catalog, dictionary, health, indices, moderation, procedures, reference, releases, responses,
+    submissions,
+};
 
 struct BearerAuth;
 
@@ -60,6 +63,8 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
         reference::list_procedures,
         reference::get_procedure,
         reference::list_provinces,
+        dictionary::dictionary,
+        catalog::catalog,
         health::healthz,
         health::readyz,
     ),
@@ -71,6 +76,7 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
         (name = "procedures", description = "Officers register procedures, reform their statutory terms and abolish them"),
         (name = "releases", description = "Annual releases: frozen, citable figures (CSV + SHA-256)"),
         (name = "indices", description = "Open compliance-burden figures (methodology 1.0), no account needed"),
+        (name = "open data", description = "The data dictionary and the catalogue of datasets"),
         (name = "reference", description = "Open reference data: procedures and provinces"),
         (name = "operations", description = "Probes for operators"),
     )

@@ -61,6 +61,30 @@ pub struct Settings {
     #[arg(long, env = "REDTAPE_DAILY_SUBMISSION_CAP", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(0..=1_000_000), global = true)]
     pub daily_submission_cap: u32,
+    /// SPDX identifier of the licence every published dataset carries.
+    #[arg(
+        long,
+        env = "REDTAPE_DATA_LICENCE_ID",
+        default_value = "CC-BY-4.0",
+        global = true
+    )]
+    pub data_licence_id: String,
+    /// The licence's name.
+    #[arg(
+        long,
+        env = "REDTAPE_DATA_LICENCE_NAME",
+        default_value = "Creative Commons Attribution 4.0 International",
+        global = true
+    )]
+    pub data_licence_name: String,
+    /// The licence's URL (sent as `Link: <url>; rel="license"` on every dataset).
+    #[arg(
+        long,
+        env = "REDTAPE_DATA_LICENCE_URL",
+        default_value = "https://creativecommons.org/licenses/by/4.0/",
+        global = true
+    )]
+    pub data_licence_url: String,
     /// A holiday calendar CSV (date,kind,name,source; kind holiday or working_day) that
     /// replaces the built-in one (docs/holidays.md).
     #[arg(long, env = "REDTAPE_HOLIDAYS", global = true)]

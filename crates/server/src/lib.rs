@@ -199,6 +199,12 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
         db: db.clone(),
         procedures: Procedures::new(&db, wake.clone()),
         releases: redtape_store::Releases::new(&db),
+        licence: redtape_api::open::Licence {
+            id: settings.data_licence_id.clone(),
+            name: settings.data_licence_name.clone(),
+            url: settings.data_licence_url.clone(),
+        },
+        data_version: Default::default(),
         limits: redtape_api::limits::Limits::new(
             settings.rate_limit_per_minute,
             settings.daily_submission_cap,

@@ -337,6 +337,14 @@ pub async fn query(
     })
 }
 
+/// The first and last year with any cell, if there is one (the temporal coverage of the
+/// live datasets).
+pub async fn year_range(db: &crate::Db) -> Result<Option<(i32, i32)>, crate::StoreError> {
+    let (first, last): (Option<i32>, Option<i32>) = crate::on_pool!(db, pool =>
+        sqlx::query_as("SELECT min(year), max(year) FROM index_cells").fetch_one(pool).await)?;
+    Ok(first.zip(last))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Datelike;

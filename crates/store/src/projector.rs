@@ -514,6 +514,15 @@ backend!(
     DEFERRED_INDEXES_LITE
 );
 
+/// Where the observations projection stands: `(txid, position)` of the last event applied.
+/// Every read model moves only when it does, so it versions the live data (ETags).
+pub async fn checkpoint(db: &Db) -> Result<(i64, i64), StoreError> {
+    Ok(crate::on_pool!(db, pool =>
+        sqlx::query_as("SELECT txid, position FROM projector_checkpoints WHERE name = $1")
+            .bind(OBSERVATIONS)
+            .fetch_one(pool).await)?)
+}
+
 /// Maintains the read models from the event log.
 #[derive(Clone)]
 pub struct Projector {

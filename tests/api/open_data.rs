@@ -1,0 +1,356 @@
+//! Open-data conventions: ETag/304, Cache-Control, licence, keyset pagination in every format,
+//! the data dictionary (tied to what the endpoints emit) and the DCAT catalogue.
+
+use std::collections::BTreeSet;
+
+use redtape_domain::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::{timing, TestApp};
+
+/// Files five timings per (procedure, province): non-suppressed cells.
+async fn cells(app: &TestApp, token: &str, procedures: &[&str], provinces: &[&str]) {
+    for procedure in procedures {
+        for province in provinces {
+            for _ in 0..5 {
+                let mut body = timing();
+                body["procedure_code"] = json!(procedure);
+                body["province_code"] = json!(province);
+                app.post("/v1/timings", token, &body).await.expect(201);
+            }
+        }
+    }
+    app.project().await;
+}
+
+async fn answers_carry_etags_and_304_until_the_data_changes(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    cells(app, &token, &["1.001612"], &["79"]).await;
+    let url = "/v1/indices?year=2025";
+    let first = app.get(url, None).await;
+    assert_eq!(first.status, 200);
+    let etag = first.header("etag").expect("an ETag");
+    assert!(etag.starts_with("W/\""), "{etag}");
+    assert_eq!(
+        first.header("cache-control").as_deref(),
+        Some("public, max-age=60")
+    );
+    assert_eq!(
+        first.header("link").as_deref(),
+        Some("<https://creativecommons.org/licenses/by/4.0/>; rel=\"license\"")
+    );
+    let again = app
+        .request("GET", url, None, &[("if-none-match", &etag)], None)
+        .await;
+    assert_eq!((again.status, again.body.len()), (304, 0));
+    assert_eq!(again.header("etag"), Some(etag.clone()));
+    // Another representation or another filter is another ETag.
+    let csv = app.get("/v1/indices?year=2025&format=csv", None).await;
+    assert_ne!(csv.header("etag"), Some(etag.clone()));
+    let other = app.get("/v1/indices?year=2024", None).await;
+    assert_ne!(other.header("etag"), Some(etag.clone()));
+    // New data: the ETag changes (the data version is re-read at most once a second).
+    cells(app, &token, &["1.001612"], &["01"]).await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let changed = app
+        .request("GET", url, None, &[("if-none-match", &etag)], None)
+        .await;
+    assert_eq!(changed.status, 200);
+    assert_ne!(changed.header("etag"), Some(etag));
+    assert_eq!(changed.json()["items"].as_array().map(Vec::len), Some(2));
+    // Authenticated endpoints get none of this.
+    let business = app
+        .get(
+            &format!("/v1/submissions/{}", uuid::Uuid::now_v7()),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(business.header("etag"), None);
+}
+
+async fn every_format_pages_with_a_cursor_and_a_next_link(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    cells(app, &token, &["1.001612", "1.009972"], &["79", "01", "48"]).await;
+    let all = app.get("/v1/indices?year=2025", None).await.expect(200);
+    let keys = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{}/{}", c["procedure_code"], c["province_code"]))
+            .collect()
+    };
+    let expected = keys(&all);
+    assert_eq!(expected.len(), 6);
+    assert!(all.get("next").is_none());
+    assert_eq!(all["licence"]["id"], "CC-BY-4.0");
+
+    let mut seen = Vec::new();
+    let mut url = "/v1/indices?year=2025&limit=4".to_string();
+    let mut pages = 0;
+    loop {
+        let reply = app.get(&url, None).await;
+        let page = reply.expect(200);
+        seen.extend(keys(&page));
+        pages += 1;
+        match page["next"].as_str() {
+            Some(next) => {
+                assert!(
+                    next.contains("year=2025") && next.contains("limit=4"),
+                    "{next}"
+                );
+                assert_eq!(
+                    reply
+                        .header("link")
+                        .as_deref()
+                        .map(|l| l.contains(&format!("<{next}>; rel=\"next\""))),
+                    Some(true),
+                    "{:?}",
+                    reply.header("link")
+                );
+                url = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!((seen, pages), (expected.clone(), 2));
+
+    // CSV pages the same way, with the next page in the Link header.
+    let csv = app
+        .get("/v1/indices?year=2025&limit=4&format=csv", None)
+        .await;
+    assert_eq!(csv.status, 200);
+    let text = String::from_utf8(csv.body.clone()).unwrap();
+    assert_eq!(text.lines().count(), 1 + 4, "{text}");
+    let link = csv.header("link").unwrap_or_default();
+    let next = link
+        .split(',')
+        .find(|l| l.contains("rel=\"next\""))
+        .and_then(|l| l.trim().strip_prefix('<'))
+        .and_then(|l| l.split('>').next())
+        .unwrap_or_else(|| panic!("no next link: {link}"))
+        .to_string();
+    let rest = app.get(&next, None).await;
+    let rest_text = String::from_utf8(rest.body).unwrap();
+    assert_eq!(rest_text.lines().count(), 1 + 2, "{rest_text}");
+    assert_eq!(text.lines().next(), rest_text.lines().next(), "same header");
+    let nd = app.get("/v1/indices?year=2025&format=ndjson", None).await;
+    assert_eq!(String::from_utf8(nd.body).unwrap().lines().count(), 6);
+
+    app.expect_parameter_violations(
+        "/v1/indices",
+        None,
+        &[
+            ("limit=0", "limit", "range"),
+            ("limit=10001", "limit", "range"),
+            ("cursor=xyz", "cursor", "format"),
+            ("format=xml", "format", "one_of"),
+        ],
+    )
+    .await;
+}
+
+fn item_keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+async fn the_dictionary_describes_exactly_what_each_dataset_emits(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    let officer = app.token(Role::Officer).await;
+    let admin = app.token(Role::Admin).await;
+    cells(app, &token, &["1.001612"], &["79", "01"]).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(app.file("/v1/timings", &token, &timing()).await);
+    }
+    for id in &ids {
+        let body = json!({"agency": "Sở Tư pháp", "text": "ok", "status": "resolved"});
+        app.post(&format!("/v1/submissions/{id}/responses"), &officer, &body)
+            .await
+            .expect(201);
+    }
+    app.project().await;
+    app.request("POST", "/v1/releases/2025", Some(&admin), &[], None)
+        .await
+        .expect(201);
+
+    let dictionary = app.get("/v1/dictionary", None).await.expect(200);
+    assert_eq!(
+        dictionary["licence"]["url"],
+        "https://creativecommons.org/licenses/by/4.0/"
+    );
+    let columns = |id: &str| -> BTreeSet<String> {
+        dictionary["datasets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id)
+            .unwrap_or_else(|| panic!("no dataset {id}"))["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Each dataset's first item has exactly the dictionary's columns.
+    for (id, url, items) in [
+        ("indices", "/v1/indices?year=2025", "items"),
+        (
+            "rankings",
+            "/v1/indices/rankings?year=2025&procedure=1.001612",
+            "items",
+        ),
+        (
+            "province-composites",
+            "/v1/indices/provinces?year=2025",
+            "items",
+        ),
+        (
+            "trends",
+            "/v1/indices/trends?procedure=1.001612&province=79",
+            "items",
+        ),
+        ("responses", "/v1/responses", "items"),
+        ("releases", "/v1/releases", "items"),
+        ("provinces", "/v1/provinces", ""),
+        ("procedures", "/v1/procedures", ""),
+    ] {
+        let body = app.get(url, None).await.expect(200);
+        let list = if items.is_empty() {
+            &body
+        } else {
+            &body[items]
+        };
+        let first = &list[0];
+        let mut emitted = item_keys(first);
+        // Optional fields left out when absent.
+        if id == "provinces" {
+            emitted.insert("successor_code".into());
+        }
+        assert_eq!(emitted, columns(id), "{id}");
+    }
+    // The CSV header is the dictionary's column list, in order.
+    let csv = app.get("/v1/indices?year=2025&format=csv", None).await;
+    let header = String::from_utf8(csv.body)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let ordered: Vec<String> = dictionary["datasets"][0]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(header, ordered.join(","));
+}
+
+async fn the_catalogue_lists_datasets_and_releases_in_dcat(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    let admin = app.token(Role::Admin).await;
+    cells(app, &token, &["1.001612"], &["79"]).await;
+    let release = app
+        .request("POST", "/v1/releases/2025", Some(&admin), &[], None)
+        .await
+        .expect(201);
+    let reply = app.get("/v1/catalog", None).await;
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/ld+json")
+    );
+    let catalog = reply.expect(200);
+    assert_eq!(catalog["@type"], "dcat:Catalog");
+    assert_eq!(catalog["@context"]["dcat"], "http://www.w3.org/ns/dcat#");
+    let datasets = catalog["dcat:dataset"].as_array().unwrap();
+    let indices = datasets
+        .iter()
+        .find(|d| d["dct:identifier"] == "indices")
+        .unwrap();
+    assert_eq!(
+        indices["dct:license"]["@id"],
+        "https://creativecommons.org/licenses/by/4.0/"
+    );
+    assert_eq!(
+        indices["dct:temporal"]["dcat:startDate"]["@value"],
+        "2025-01-01"
+    );
+    assert!(indices["dct:accrualPeriodicity"]["@id"]
+        .as_str()
+        .unwrap()
+        .ends_with("/CONT"));
+    let downloads: Vec<&str> = indices["dcat:distribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["dcat:downloadURL"]["@id"].as_str().unwrap())
+        .collect();
+    assert!(
+        downloads
+            .iter()
+            .any(|u| u.ends_with("/v1/indices?format=csv")),
+        "{downloads:?}"
+    );
+    // Every download URL of the catalogue answers 200.
+    let base = &app.base;
+    let distributions = datasets
+        .iter()
+        .flat_map(|d| d["dcat:distribution"].as_array().unwrap());
+    for url in distributions.filter_map(|d| d["dcat:downloadURL"]["@id"].as_str()) {
+        let path = url
+            .strip_prefix(base.as_str())
+            .unwrap_or_else(|| panic!("{url} not under {base}"));
+        assert_eq!(app.get(path, None).await.status, 200, "{url}");
+    }
+    let y2025 = datasets
+        .iter()
+        .find(|d| d["dct:identifier"] == "release-2025")
+        .expect("the release is a dataset");
+    assert!(y2025["dct:accrualPeriodicity"]["@id"]
+        .as_str()
+        .unwrap()
+        .ends_with("/ANNUAL"));
+    assert_eq!(
+        y2025["dct:temporal"]["dcat:endDate"]["@value"],
+        "2025-12-31"
+    );
+    let csv = &y2025["dcat:distribution"][0];
+    assert!(csv["dcat:downloadURL"]["@id"]
+        .as_str()
+        .unwrap()
+        .ends_with("/v1/releases/2025/1.csv"));
+    assert_eq!(
+        csv["spdx:checksum"]["spdx:checksumValue"],
+        release["sha256"]
+    );
+}
+
+async fn the_licence_is_configurable(app: &TestApp) {
+    let reply = app.get("/v1/provinces", None).await;
+    assert_eq!(
+        reply.header("link").as_deref(),
+        Some("<https://example.org/licence>; rel=\"license\"")
+    );
+    let dictionary = app.get("/v1/dictionary", None).await.expect(200);
+    assert_eq!(dictionary["licence"]["id"], "ODbL-1.0");
+}
+
+crate::on_both_stores!(
+    answers_carry_etags_and_304_until_the_data_changes,
+    every_format_pages_with_a_cursor_and_a_next_link,
+    the_dictionary_describes_exactly_what_each_dataset_emits,
+    the_catalogue_lists_datasets_and_releases_in_dcat,
+);
+
+mod licence {
+    use super::the_licence_is_configurable;
+    crate::on_both_stores!(
+        with ["--data-licence-id", "ODbL-1.0", "--data-licence-name", "Open Database License", "--data-licence-url", "https://example.org/licence"]
+        the_licence_is_configurable,
+    );
+}
