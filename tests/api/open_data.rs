@@ -234,6 +234,123 @@ async fn the_dictionary_describes_exactly_what_each_dataset_emits(app: &TestApp)
         }
         assert_eq!(emitted, columns(id), "{id}");
     }
+    // Every list answers CSV with the dictionary's columns as header, NDJSON, and pages of
+    // one row that add up to the whole list.
+    for (id, url, items) in [
+        (
+            "rankings",
+            "/v1/indices/rankings?year=2025&procedure=1.001612",
+            "items",
+        ),
+        (
+            "province-composites",
+            "/v1/indices/provinces?year=2025",
+            "items",
+        ),
+        (
+            "trends",
+            "/v1/indices/trends?procedure=1.001612&province=79",
+            "items",
+        ),
+        ("responses", "/v1/responses", "items"),
+        ("releases", "/v1/releases", "items"),
+        ("provinces", "/v1/provinces", ""),
+        ("procedures", "/v1/procedures", ""),
+    ] {
+        let whole = app.get(url, None).await.expect(200);
+        let whole = if items.is_empty() {
+            whole
+        } else {
+            whole[items].clone()
+        };
+        let total = whole.as_array().map(Vec::len).unwrap_or(0);
+        assert!(total >= 1, "{id}");
+        let ordered: Vec<String> = dictionary["datasets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id)
+            .unwrap()["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
+        let csv = app
+            .get(
+                &format!(
+                    "{url}{}format=csv",
+                    if url.contains('?') { "&" } else { "?" }
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(
+            csv.header("content-type").as_deref(),
+            Some("text/csv; charset=utf-8"),
+            "{id}"
+        );
+        let text = String::from_utf8(csv.body).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(header, ordered, "{id}");
+        assert_eq!(reader.records().count(), total, "{id}");
+        let nd = app
+            .get(
+                &format!(
+                    "{url}{}format=ndjson",
+                    if url.contains('?') { "&" } else { "?" }
+                ),
+                None,
+            )
+            .await;
+        let lines: Vec<Value> = String::from_utf8(nd.body)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            Value::Array(lines),
+            whole,
+            "{id}: NDJSON rows are the JSON items"
+        );
+        // Pages of one, following the Link header, give the same rows in the same order.
+        let mut rows = Vec::new();
+        let mut next = Some(format!(
+            "{url}{}limit=1",
+            if url.contains('?') { "&" } else { "?" }
+        ));
+        while let Some(page_url) = next.take() {
+            let reply = app.get(&page_url, None).await;
+            let body = reply.expect(200);
+            let page = if items.is_empty() {
+                body
+            } else {
+                body[items].clone()
+            };
+            rows.extend(page.as_array().unwrap().iter().cloned());
+            next = reply
+                .header("link")
+                .and_then(|l| {
+                    l.split(',')
+                        .find(|p| p.contains("rel=\"next\""))
+                        .map(str::to_string)
+                })
+                .and_then(|l| {
+                    l.trim()
+                        .strip_prefix('<')
+                        .and_then(|r| r.split('>').next())
+                        .map(str::to_string)
+                });
+            assert!(rows.len() <= total, "{id}: more rows than the list");
+        }
+        assert_eq!(Value::Array(rows), whole, "{id}");
+    }
     // The CSV header is the dictionary's column list, in order.
     let csv = app.get("/v1/indices?year=2025&format=csv", None).await;
     let header = String::from_utf8(csv.body)

@@ -252,6 +252,16 @@ pub fn datasets() -> Vec<Dataset> {
     ]
 }
 
+/// The column names of dataset `id`, in order (empty for an unknown id, which the tests
+/// rule out).
+pub fn columns_of(id: &str) -> Vec<&'static str> {
+    datasets()
+        .into_iter()
+        .find(|d| d.id == id)
+        .map(|d| d.columns.iter().map(|c| c.name).collect())
+        .unwrap_or_default()
+}
+
 /// The data dictionary.
 ///
 /// Every column of every published dataset: type, unit, definition and the section of the

@@ -12,7 +12,7 @@ use redtape_store::cells::CellRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::open::{Format, Page};
+use crate::open::{next_url, Format, List, ListParams, Page};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 
@@ -109,20 +109,11 @@ pub(crate) async fn index_cells(
 /// Cells as CSV: a header line (even when there are no cells, so a reader sees the columns),
 /// then one line per cell, in the given order.
 pub(crate) fn csv_of(items: &[IndexCell]) -> Result<Vec<u8>, ApiError> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    if items.is_empty() {
-        writer
-            .write_record(CSV_COLUMNS)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-    }
-    for item in items {
-        writer
-            .serialize(item)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-    }
-    writer
-        .into_inner()
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    let mut body = crate::open::csv_header(&CSV_COLUMNS)?.to_vec();
+    body.extend_from_slice(
+        &crate::open::csv_chunk(&CSV_COLUMNS, items).map_err(ApiError::Internal)?,
+    );
+    Ok(body)
 }
 
 /// The `reforms_in_year` value of a cell.
@@ -272,12 +263,7 @@ pub async fn list_indices(
     let next = next_cursor
         .as_deref()
         .map(|c| crate::open::next_url(&req, c));
-    let list = crate::open::List {
-        items,
-        next: next.clone(),
-        columns: &CSV_COLUMNS,
-        filename: "redtape-indices",
-    };
+    let list = crate::open::List::of("indices", items, next.clone(), "redtape-indices");
     list.respond(format, |items| IndexPage {
         methodology_version: redtape_index::METHODOLOGY_VERSION.to_string(),
         provisional: true,
@@ -440,6 +426,9 @@ pub struct Ranking {
     pub year: i32,
     pub procedure_code: String,
     pub items: Vec<RankedProvince>,
+    /// The next page's URL (also in `Link: <...>; rel="next"`); absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// Province ranking by CBI for one year and procedure.
@@ -449,17 +438,20 @@ pub struct Ranking {
 /// procedure: compare years on the absolute figures (`/v1/indices/trends`).
 #[utoipa::path(
     tag = "indices",
-    params(RankingQuery),
+    params(RankingQuery, ListParams),
     responses(
-        (status = 200, description = "The ranking", body = Ranking),
+        (status = 200, description = "The ranking (JSON; CSV and NDJSON rows are its items)", body = Ranking),
         (status = 422, description = "A filter is missing or not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/indices/rankings")]
 pub async fn rankings(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<RankingQuery>,
+    list: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let (format, page) = list.parse(&req, 3)?;
     let geography = geography_of(query.geography.as_deref())?;
     let year = year_of(required(query.year.as_deref(), "year", "2025")?)?;
     let procedure = procedure_of(required(
@@ -499,14 +491,24 @@ pub async fn rankings(
             &b.province_code,
         ))
     });
-    Ok(HttpResponse::Ok().json(Ranking {
+    // Ranked first by rank, then the unranked; by province within.
+    let (items, cursor) = page.apply(items, |r| {
+        vec![
+            u8::from(r.rank.is_none()).to_string(),
+            format!("{:04}", r.rank.unwrap_or(0)),
+            r.province_code.clone(),
+        ]
+    });
+    let next = cursor.map(|c| next_url(&req, &c));
+    List::of("rankings", items, next.clone(), "redtape-rankings").respond(format, |items| Ranking {
         methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
         provisional: true,
         geography: geography.as_str().into(),
         year,
         procedure_code: procedure.as_str().into(),
         items,
-    }))
+        next,
+    })
 }
 
 /// A province's composite for a year.
@@ -528,6 +530,9 @@ pub struct Composites {
     pub geography: String,
     pub year: i32,
     pub items: Vec<ProvinceComposite>,
+    /// The next page's URL (also in `Link: <...>; rel="next"`); absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// Province composites for a year.
@@ -536,17 +541,20 @@ pub struct Composites {
 /// of procedures covered (methodology §5), best first.
 #[utoipa::path(
     tag = "indices",
-    params(RankingQuery),
+    params(RankingQuery, ListParams),
     responses(
-        (status = 200, description = "The composites", body = Composites),
+        (status = 200, description = "The composites (JSON; CSV and NDJSON rows are its items)", body = Composites),
         (status = 422, description = "A filter is missing or not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/indices/provinces")]
 pub async fn province_composites(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<RankingQuery>,
+    list: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let (format, page) = list.parse(&req, 2)?;
     let geography = geography_of(query.geography.as_deref())?;
     let year = year_of(required(query.year.as_deref(), "year", "2025")?)?;
     let cells =
@@ -578,13 +586,28 @@ pub async fn province_composites(
             .total_cmp(&a.mean_cbi)
             .then_with(|| a.province_code.cmp(&b.province_code))
     });
-    Ok(HttpResponse::Ok().json(Composites {
+    // Highest mean first (as tenths of a point, inverted), then by province.
+    let (items, cursor) = page.apply(items, |c| {
+        vec![
+            format!("{:05}", 1000 - (c.mean_cbi * 10.0).round() as i64),
+            c.province_code.clone(),
+        ]
+    });
+    let next = cursor.map(|c| next_url(&req, &c));
+    List::of(
+        "province-composites",
+        items,
+        next.clone(),
+        "redtape-province-composites",
+    )
+    .respond(format, |items| Composites {
         methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
         provisional: true,
         geography: geography.as_str().into(),
         year,
         items,
-    }))
+        next,
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -638,6 +661,9 @@ pub struct Trend {
     pub province_code: String,
     pub province_name: String,
     pub items: Vec<TrendPoint>,
+    /// The next page's URL (also in `Link: <...>; rel="next"`); absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 fn change(now: Option<f64>, before: Option<f64>) -> Option<f64> {
@@ -655,17 +681,20 @@ fn change_pct(now: Option<f64>, before: Option<f64>) -> Option<f64> {
 /// which a reform of the procedure took effect. This, not the CBI, is how progress is read.
 #[utoipa::path(
     tag = "indices",
-    params(TrendQuery),
+    params(TrendQuery, ListParams),
     responses(
-        (status = 200, description = "The series, oldest year first", body = Trend),
+        (status = 200, description = "The series, oldest year first (JSON; CSV and NDJSON rows are its items)", body = Trend),
         (status = 422, description = "A filter is missing or not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/indices/trends")]
 pub async fn trends(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<TrendQuery>,
+    list: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let (format, page) = list.parse(&req, 1)?;
     let geography = geography_of(query.geography.as_deref())?;
     let procedure = procedure_of(required(
         query.procedure.as_deref(),
@@ -729,7 +758,9 @@ pub async fn trends(
             }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(Trend {
+    let (items, cursor) = page.apply(items, |p: &TrendPoint| vec![format!("{:04}", p.year)]);
+    let next = cursor.map(|c| next_url(&req, &c));
+    List::of("trends", items, next.clone(), "redtape-trends").respond(format, |items| Trend {
         methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
         provisional: true,
         geography: geography.as_str().into(),
@@ -737,5 +768,6 @@ pub async fn trends(
         province_name: province_name(geography, &province),
         province_code: province,
         items,
-    }))
+        next,
+    })
 }

@@ -330,18 +330,56 @@ impl Format {
 /// Rows per chunk of a streamed CSV or NDJSON body.
 const ROWS_PER_CHUNK: usize = 256;
 
+/// The format, page size and cursor of any open list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// json (default), csv or ndjson; `Accept: text/csv` or `application/x-ndjson` also
+    /// selects the format.
+    pub format: Option<String>,
+    /// Rows per page, 1 to 10,000 (default 1,000).
+    pub limit: Option<String>,
+    /// From the previous page's `next` URL (or `next_cursor`).
+    pub cursor: Option<String>,
+}
+
+impl ListParams {
+    /// The format and page asked for; the cursor holds `key_len` parts.
+    pub fn parse(
+        &self,
+        req: &actix_web::HttpRequest,
+        key_len: usize,
+    ) -> Result<(Format, Page), ApiError> {
+        Ok((
+            Format::of(req, self.format.as_deref())?,
+            Page::parse(self.limit.as_deref(), self.cursor.as_deref(), key_len)?,
+        ))
+    }
+}
+
 /// One page of a list, ready to answer in any format.
-pub struct List<'a, T> {
+pub struct List<T> {
     pub items: Vec<T>,
     /// The next page's URL, if any (sent as `Link: <...>; rel="next"` in every format).
     pub next: Option<String>,
-    /// The CSV header (the item's fields, in order): sent even when the page is empty.
-    pub columns: &'a [&'a str],
+    /// The CSV header (the dictionary's columns of the dataset, in order): sent even when the
+    /// page is empty. Nested values (arrays, objects) are written as compact JSON.
+    pub columns: Vec<&'static str>,
     /// The download's file name, without extension.
     pub filename: &'static str,
 }
 
-impl<T: Serialize + 'static> List<'_, T> {
+impl<T: Serialize + 'static> List<T> {
+    /// A page of the dictionary dataset `id`.
+    pub fn of(id: &str, items: Vec<T>, next: Option<String>, filename: &'static str) -> Self {
+        List {
+            items,
+            next,
+            columns: crate::dictionary::columns_of(id),
+            filename,
+        }
+    }
+
     /// Answers in `format`: JSON through `envelope`; CSV and NDJSON streamed in chunks of rows,
     /// so a large page is never held as one body.
     pub fn respond<E: Serialize>(
@@ -353,24 +391,29 @@ impl<T: Serialize + 'static> List<'_, T> {
         if let Some(next) = &self.next {
             response.insert_header((header::LINK, next_link(next)));
         }
-        let header_line = csv_header(self.columns)?;
+        let header_line = csv_header(&self.columns)?;
         match format {
             Format::Json => Ok(response.json(envelope(self.items))),
             Format::Ndjson => Ok(response
                 .content_type("application/x-ndjson")
-                .streaming(chunks(self.items, None, ndjson_chunk))),
-            Format::Csv => Ok(response
-                .content_type("text/csv; charset=utf-8")
-                .insert_header((
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{}.csv\"", self.filename),
-                ))
-                .streaming(chunks(self.items, Some(header_line), csv_chunk))),
+                .streaming(chunks(self.items, None, move |rows| ndjson_chunk(rows)))),
+            Format::Csv => {
+                let columns = self.columns;
+                Ok(response
+                    .content_type("text/csv; charset=utf-8")
+                    .insert_header((
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{}.csv\"", self.filename),
+                    ))
+                    .streaming(chunks(self.items, Some(header_line), move |rows| {
+                        csv_chunk(&columns, rows)
+                    })))
+            }
         }
     }
 }
 
-fn csv_header(columns: &[&str]) -> Result<web::Bytes, ApiError> {
+pub fn csv_header(columns: &[&str]) -> Result<web::Bytes, ApiError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer
         .write_record(columns)
@@ -381,12 +424,21 @@ fn csv_header(columns: &[&str]) -> Result<web::Bytes, ApiError> {
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-fn csv_chunk<T: Serialize>(rows: &[T]) -> Result<web::Bytes, String> {
+/// CSV lines of `rows`, one field per column, from each row's JSON form: so every dataset
+/// writes its values exactly as its JSON does (null as an empty field; nested values as
+/// compact JSON).
+pub fn csv_chunk<T: Serialize>(columns: &[&str], rows: &[T]) -> Result<web::Bytes, String> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
     for row in rows {
-        writer.serialize(row).map_err(|e| e.to_string())?;
+        let value = serde_json::to_value(row).map_err(|e| e.to_string())?;
+        let record = columns.iter().map(|c| match value.get(c) {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        });
+        writer.write_record(record).map_err(|e| e.to_string())?;
     }
     writer
         .into_inner()
@@ -408,7 +460,7 @@ fn ndjson_chunk<T: Serialize>(rows: &[T]) -> Result<web::Bytes, String> {
 fn chunks<T: 'static>(
     items: Vec<T>,
     first: Option<web::Bytes>,
-    encode: fn(&[T]) -> Result<web::Bytes, String>,
+    encode: impl Fn(&[T]) -> Result<web::Bytes, String> + 'static,
 ) -> impl futures::Stream<Item = Result<web::Bytes, actix_web::Error>> {
     let mut items = items.into_iter().peekable();
     let head = futures::stream::iter(first.map(Ok));

@@ -1,11 +1,12 @@
 //! Open reference data: the procedure catalogue and the provinces of each map.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use redtape_domain::procedure_terms::ProcedureTimeline;
 use redtape_domain::{Geography, ProcedureLevel, Provinces};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::open::{next_url, List, ListParams};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 
@@ -93,18 +94,27 @@ impl ProcedureView {
 ///
 /// Every registered procedure with its statutory terms over time and legal basis, by code.
 /// Abolished procedures stay listed (with `abolished_from`) because past figures refer to them.
-#[utoipa::path(tag = "reference", responses((status = 200, description = "The catalogue, by code", body = [ProcedureView])))]
+#[utoipa::path(
+    tag = "reference",
+    params(ListParams),
+    responses(
+        (status = 200, description = "The catalogue, by code (CSV: terms as JSON)", body = [ProcedureView]),
+        (status = 422, description = "A parameter is not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/v1/procedures")]
-pub async fn list_procedures(state: web::Data<AppState>) -> HttpResponse {
-    let list: Vec<ProcedureView> = state
+pub async fn list_procedures(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (format, page) = params.parse(&req, 1)?;
+    let all: Vec<ProcedureView> = state
         .catalogue
-        .timelines()
-        .values()
-        .filter_map(ProcedureView::of)
-        .collect();
-    HttpResponse::Ok()
-        .insert_header(("cache-control", "public, max-age=60"))
-        .json(list)
+        .with_timelines(|t| t.values().filter_map(ProcedureView::of).collect());
+    let (items, cursor) = page.apply(all, |p| vec![p.code.clone()]);
+    let next = cursor.map(|c| next_url(&req, &c));
+    List::of("procedures", items, next, "redtape-procedures").respond(format, |items| items)
 }
 
 /// Read one procedure.
@@ -159,14 +169,19 @@ pub struct ProvinceQuery {
 /// Bắc Ninh on vn-34. A submission uses the map in force on its date.
 #[utoipa::path(
     tag = "reference",
-    params(ProvinceQuery),
+    params(ProvinceQuery, ListParams),
     responses(
         (status = 200, description = "The provinces of that map, by code", body = [ProvinceView]),
         (status = 422, description = "Unknown geography", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/provinces")]
-pub async fn list_provinces(query: web::Query<ProvinceQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_provinces(
+    req: HttpRequest,
+    query: web::Query<ProvinceQuery>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (format, page) = params.parse(&req, 1)?;
     let geography = match query.geography.as_deref() {
         None | Some("") => Geography::Vn34,
         Some(g) => Geography::parse("", g)
@@ -181,7 +196,7 @@ pub async fn list_provinces(query: web::Query<ProvinceQuery>) -> Result<HttpResp
             successor_code: p.successor.as_ref().map(|s| s.as_str().to_string()),
         })
         .collect();
-    Ok(HttpResponse::Ok()
-        .insert_header(("cache-control", "public, max-age=86400"))
-        .json(list))
+    let (items, cursor) = page.apply(list, |p| vec![p.code.clone()]);
+    let next = cursor.map(|c| next_url(&req, &c));
+    List::of("provinces", items, next, "redtape-provinces").respond(format, |items| items)
 }

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use crate::extract::{Admin, Caller};
 use crate::idempotency::{self, IdempotencyKey, Outcome};
 use crate::indices::{csv_of, index_cells, year_of, IndexCell};
+use crate::open::{next_url, List, ListParams};
 use crate::problem::{ApiError, Problem, WriteProblems};
 use crate::submissions::{metadata, now};
 use crate::AppState;
@@ -79,6 +80,9 @@ impl ReleaseView {
 pub struct ReleaseList {
     /// By year, then revision; the changelogs are on each revision's own page.
     pub items: Vec<ReleaseSummary>,
+    /// The next page's URL (also in `Link: <...>; rel="next"`); absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -252,10 +256,16 @@ pub async fn publish(
 /// Every revision of every published year, oldest first.
 #[utoipa::path(
     tag = "releases",
-    responses((status = 200, description = "All revisions", body = ReleaseList))
+    params(ListParams),
+    responses((status = 200, description = "All revisions (JSON; CSV and NDJSON rows are its items)", body = ReleaseList))
 )]
 #[get("/v1/releases")]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (format, page) = params.parse(&req, 2)?;
     let mut items = Vec::new();
     for year in state.releases.years().await? {
         let revisions = state.releases.revisions(year).await?;
@@ -277,9 +287,12 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
             });
         }
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
-        .json(ReleaseList { items }))
+    let (items, cursor) = page.apply(items, |r: &ReleaseSummary| {
+        vec![format!("{:04}", r.year), format!("{:06}", r.revision)]
+    });
+    let next = cursor.map(|c| next_url(&req, &c));
+    List::of("releases", items, next.clone(), "redtape-releases")
+        .respond(format, |items| ReleaseList { items, next })
 }
 
 /// The latest revision of a year.

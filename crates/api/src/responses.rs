@@ -2,13 +2,14 @@
 //! each agency answered in each province, where the matters stand, and how fast the first
 //! answer came. Never the filer, the submission or the text of a response.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use redtape_domain::submission::ResponseStatus;
 use redtape_domain::{Geography, Provinces};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::indices::{given, province_of};
+use crate::open::{next_url, List, ListParams};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 
@@ -68,6 +69,9 @@ pub struct ResponseStatsPage {
     pub geography: String,
     /// By agency, then province code.
     pub items: Vec<AgencyResponses>,
+    /// The next page's URL (also in `Link: <...>; rel="next"`); absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// Government response statistics.
@@ -77,17 +81,20 @@ pub struct ResponseStatsPage {
 /// disclosure threshold). Live figures.
 #[utoipa::path(
     tag = "responses",
-    params(ResponseQuery),
+    params(ResponseQuery, ListParams),
     responses(
-        (status = 200, description = "Statistics per agency and province", body = ResponseStatsPage),
+        (status = 200, description = "Statistics per agency and province (JSON; CSV and NDJSON rows are its items)", body = ResponseStatsPage),
         (status = 422, description = "A filter is not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/responses")]
 pub async fn response_statistics(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<ResponseQuery>,
+    list: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let (format, page) = list.parse(&req, 2)?;
     let province = given(query.province.as_deref())
         .map(|p| province_of(Geography::Vn34, p))
         .transpose()?;
@@ -135,8 +142,15 @@ pub async fn response_statistics(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    Ok(HttpResponse::Ok().json(ResponseStatsPage {
-        geography: Geography::Vn34.as_str().to_string(),
-        items,
-    }))
+    let (items, cursor) = page.apply(items, |r: &AgencyResponses| {
+        vec![r.agency.clone(), r.province_code.clone()]
+    });
+    let next = cursor.map(|c| next_url(&req, &c));
+    List::of("responses", items, next.clone(), "redtape-responses").respond(format, |items| {
+        ResponseStatsPage {
+            geography: Geography::Vn34.as_str().to_string(),
+            items,
+            next,
+        }
+    })
 }
