@@ -150,6 +150,31 @@ async fn every_format_pages_with_a_cursor_and_a_next_link(app: &TestApp) {
     .await;
 }
 
+/// Every open list with data in the dictionary test: (dataset id, URL, the JSON member that
+/// holds the rows, or "" when the answer is the array itself).
+const LISTS: [(&str, &str, &str); 8] = [
+    ("indices", "/v1/indices?year=2025", "items"),
+    (
+        "rankings",
+        "/v1/indices/rankings?year=2025&procedure=1.001612",
+        "items",
+    ),
+    (
+        "province-composites",
+        "/v1/indices/provinces?year=2025",
+        "items",
+    ),
+    (
+        "trends",
+        "/v1/indices/trends?procedure=1.001612&province=79",
+        "items",
+    ),
+    ("responses", "/v1/responses", "items"),
+    ("releases", "/v1/releases", "items"),
+    ("provinces", "/v1/provinces", ""),
+    ("procedures", "/v1/procedures", ""),
+];
+
 fn item_keys(value: &Value) -> BTreeSet<String> {
     value
         .as_object()
@@ -198,28 +223,7 @@ async fn the_dictionary_describes_exactly_what_each_dataset_emits(app: &TestApp)
             .collect()
     };
     // Each dataset's first item has exactly the dictionary's columns.
-    for (id, url, items) in [
-        ("indices", "/v1/indices?year=2025", "items"),
-        (
-            "rankings",
-            "/v1/indices/rankings?year=2025&procedure=1.001612",
-            "items",
-        ),
-        (
-            "province-composites",
-            "/v1/indices/provinces?year=2025",
-            "items",
-        ),
-        (
-            "trends",
-            "/v1/indices/trends?procedure=1.001612&province=79",
-            "items",
-        ),
-        ("responses", "/v1/responses", "items"),
-        ("releases", "/v1/releases", "items"),
-        ("provinces", "/v1/provinces", ""),
-        ("procedures", "/v1/procedures", ""),
-    ] {
+    for (id, url, items) in LISTS {
         let body = app.get(url, None).await.expect(200);
         let list = if items.is_empty() {
             &body
@@ -236,27 +240,7 @@ async fn the_dictionary_describes_exactly_what_each_dataset_emits(app: &TestApp)
     }
     // Every list answers CSV with the dictionary's columns as header, NDJSON, and pages of
     // one row that add up to the whole list.
-    for (id, url, items) in [
-        (
-            "rankings",
-            "/v1/indices/rankings?year=2025&procedure=1.001612",
-            "items",
-        ),
-        (
-            "province-composites",
-            "/v1/indices/provinces?year=2025",
-            "items",
-        ),
-        (
-            "trends",
-            "/v1/indices/trends?procedure=1.001612&province=79",
-            "items",
-        ),
-        ("responses", "/v1/responses", "items"),
-        ("releases", "/v1/releases", "items"),
-        ("provinces", "/v1/provinces", ""),
-        ("procedures", "/v1/procedures", ""),
-    ] {
+    for (id, url, items) in LISTS {
         let whole = app.get(url, None).await.expect(200);
         let whole = if items.is_empty() {
             whole
