@@ -269,10 +269,17 @@ impl TestApp {
     pub async fn officer_for(&self, provinces: &[&str]) -> String {
         let scope =
             redtape_domain::Scope::provinces(provinces).unwrap_or_else(|v| panic!("scope: {v}"));
-        redtape_store::tokens::issue_scoped(&self.db, Role::Officer, None, Some("test"), scope)
-            .await
-            .unwrap_or_else(|e| panic!("issue token: {e}"))
-            .token
+        redtape_store::tokens::issue_scoped(
+            &self.db,
+            Role::Officer,
+            None,
+            Some("test"),
+            scope,
+            Default::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("issue token: {e}"))
+        .token
     }
 
     /// Files a body at `path` ("/v1/timings" or "/v1/complaints"); returns the new id.

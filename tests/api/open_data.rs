@@ -152,7 +152,7 @@ async fn every_format_pages_with_a_cursor_and_a_next_link(app: &TestApp) {
 
 /// Every open list with data in the dictionary test: (dataset id, URL, the JSON member that
 /// holds the rows, or "" when the answer is the array itself).
-const LISTS: [(&str, &str, &str); 8] = [
+const LISTS: [(&str, &str, &str); 9] = [
     ("indices", "/v1/indices?year=2025", "items"),
     (
         "rankings",
@@ -173,6 +173,11 @@ const LISTS: [(&str, &str, &str); 8] = [
     ("releases", "/v1/releases", "items"),
     ("provinces", "/v1/provinces", ""),
     ("procedures", "/v1/procedures", ""),
+    (
+        "observations",
+        "/v1/open/observations?year=2025&procedure=1.001612",
+        "items",
+    ),
 ];
 
 fn item_keys(value: &Value) -> BTreeSet<String> {
@@ -446,6 +451,8 @@ crate::on_both_stores!(
     every_format_pages_with_a_cursor_and_a_next_link,
     the_dictionary_describes_exactly_what_each_dataset_emits,
     the_catalogue_lists_datasets_and_releases_in_dcat,
+    microdata_is_coarse_and_only_from_published_cells,
+    no_public_answer_contains_a_planted_identifier,
 );
 
 mod licence {
@@ -454,4 +461,207 @@ mod licence {
         with ["--data-licence-id", "ODbL-1.0", "--data-licence-name", "Open Database License", "--data-licence-url", "https://example.org/licence"]
         the_licence_is_configurable,
     );
+}
+
+/// Issues a business token for a new filer with a profile.
+async fn profiled_business(app: &TestApp, size: &str, sector: &str) -> String {
+    let profile = redtape_domain::filer::FilerProfile {
+        size_class: redtape_domain::filer::SizeClass::parse(size),
+        sector_section: redtape_domain::filer::SectorSection::parse(sector),
+    };
+    redtape_store::tokens::issue_scoped(
+        &app.db,
+        Role::Business,
+        None,
+        Some("test"),
+        redtape_domain::Scope::Everywhere,
+        profile,
+    )
+    .await
+    .unwrap()
+    .token
+}
+
+async fn microdata_is_coarse_and_only_from_published_cells(app: &TestApp) {
+    let small_trader = profiled_business(app, "small", "G").await;
+    let anonymous = app.token(Role::Business).await;
+    let officer = app.token(Role::Officer).await;
+    let mut ids = Vec::new();
+    for token in [
+        &small_trader,
+        &small_trader,
+        &small_trader,
+        &anonymous,
+        &anonymous,
+        &anonymous,
+    ] {
+        ids.push(app.file("/v1/timings", token, &timing()).await);
+    }
+    // Two in Hà Nội: a suppressed cell, so not published.
+    for _ in 0..2 {
+        let mut body = timing();
+        body["province_code"] = json!("01");
+        app.file("/v1/timings", &anonymous, &body).await;
+    }
+    // One rejected: it leaves the microdata as it leaves the cells.
+    app.post(
+        &format!("/v1/submissions/{}/rejection", ids[5]),
+        &officer,
+        &json!({"reason": "duplicate"}),
+    )
+    .await
+    .expect(200);
+    app.project().await;
+
+    let page = app
+        .get("/v1/open/observations?year=2025&procedure=1.001612", None)
+        .await
+        .expect(200);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5, "{page}");
+    // 2-10 September 2025: 6 working days, over the 3-day limit; 50,000 + 1,500,000 VND
+    // + 6.5 h x 23,800 VND (2025 tariff) = 1,704,700 -> 1,705,000.
+    let expected_common = json!({
+        "year": 2025, "procedure_code": "1.001612", "province_code": "79",
+        "province_name": "Thành phố Hồ Chí Minh", "kind": "completed_timing",
+        "working_days": 6, "scm_cost_vnd": 1705000.0, "on_time": false,
+        "informal_payment": false,
+    });
+    let mut profiles = Vec::new();
+    for item in items {
+        let mut common = item.clone();
+        let object = common.as_object_mut().unwrap();
+        profiles.push((object.remove("size_class"), object.remove("sector_section")));
+        assert_eq!(common, expected_common);
+    }
+    profiles.sort_by_key(|p| format!("{p:?}"));
+    let small = (Some(json!("small")), Some(json!("G")));
+    let none = (Some(Value::Null), Some(Value::Null));
+    assert_eq!(
+        profiles,
+        vec![none.clone(), none, small.clone(), small.clone(), small]
+    );
+    assert_eq!(page["licence"]["id"], "CC-BY-4.0");
+    // Pages of two add up, in a stable order.
+    let mut seen = Vec::new();
+    let mut url = Some("/v1/open/observations?year=2025&procedure=1.001612&limit=2".to_string());
+    while let Some(u) = url.take() {
+        let body = app.get(&u, None).await.expect(200);
+        seen.extend(body["items"].as_array().unwrap().iter().cloned());
+        url = body["next"].as_str().map(str::to_string);
+    }
+    assert_eq!(Value::Array(seen), page["items"]);
+    app.expect_parameter_violations(
+        "/v1/open/observations",
+        None,
+        &[
+            ("procedure=1.001612", "year", "required"),
+            ("year=2025", "procedure", "required"),
+            (
+                "year=2025&procedure=1.001612&province=77",
+                "province",
+                "unknown_province",
+            ),
+        ],
+    )
+    .await;
+}
+
+/// The acceptance test of issue 5 item 3: identifiers and narratives planted in every kind of
+/// record never appear in any public answer, in any format.
+async fn no_public_answer_contains_a_planted_identifier(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    let officer = app.token(Role::Officer).await;
+    let admin = app.token(Role::Admin).await;
+    let narrative = "PLANTED-NARRATIVE-c0ffee the clerk wanted an envelope";
+    let response_text = "PLANTED-RESPONSE-5eed we will call you";
+    let mut planted: Vec<String> = vec![narrative.into(), response_text.into(), token.clone()];
+    for i in 0..6 {
+        let mut body = crate::helpers::complaint();
+        body["narrative"] = json!(narrative);
+        body["province_code"] = json!("79");
+        body["experienced_on"] = json!("2025-09-03");
+        let key = format!("PLANTED-KEY-{i}");
+        let reply = app
+            .post_with(
+                "/v1/complaints",
+                &token,
+                &body,
+                &[
+                    ("idempotency-key", &key),
+                    ("x-request-id", &format!("PLANTED-REQ-{i}")),
+                ],
+            )
+            .await;
+        let id = reply.expect(201)["id"].as_str().unwrap().to_string();
+        planted.extend([id.clone(), key, format!("PLANTED-REQ-{i}")]);
+        let answer =
+            json!({"agency": "Sở Công Thương", "text": response_text, "status": "resolved"});
+        app.post(
+            &format!("/v1/submissions/{id}/responses"),
+            &officer,
+            &answer,
+        )
+        .await
+        .expect(201);
+    }
+    for _ in 0..5 {
+        app.file("/v1/timings", &token, &timing()).await;
+    }
+    app.project().await;
+    let filer = redtape_store::observations::all(&app.db).await.unwrap()[0]
+        .filer_id
+        .clone();
+    planted.push(filer);
+    app.request("POST", "/v1/releases/2025", Some(&admin), &[], None)
+        .await
+        .expect(201);
+
+    let mut urls: Vec<String> = [
+        "/v1/indices",
+        "/v1/indices/rankings?year=2025&procedure=1.009972",
+        "/v1/indices/provinces?year=2025",
+        "/v1/indices/trends?procedure=1.009972&province=79",
+        "/v1/responses",
+        "/v1/releases",
+        "/v1/releases/2025",
+        "/v1/releases/2025/1",
+        "/v1/procedures",
+        "/v1/provinces",
+        "/v1/open/observations?year=2025&procedure=1.009972",
+        "/v1/open/observations?year=2025&procedure=1.001612",
+    ]
+    .iter()
+    .flat_map(|u| {
+        let sep = if u.contains('?') { '&' } else { '?' };
+        ["json", "csv", "ndjson"].map(|f| format!("{u}{sep}format={f}"))
+    })
+    .collect();
+    urls.extend(
+        [
+            "/v1/releases/2025/1.csv",
+            "/v1/releases/2025/1.json",
+            "/v1/dictionary",
+            "/v1/catalog",
+            "/openapi.json",
+        ]
+        .map(str::to_string),
+    );
+    let mut checked = 0;
+    for url in &urls {
+        let reply = app.get(url, None).await;
+        assert_eq!(reply.status, 200, "{url}");
+        let text = String::from_utf8_lossy(&reply.body);
+        for secret in &planted {
+            assert!(!text.contains(secret.as_str()), "{url} contains {secret}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 12 * 3 + 5);
+    // The planted complaints are published, coarsely: the microdata has them.
+    let micro = app
+        .get("/v1/open/observations?year=2025&procedure=1.009972", None)
+        .await
+        .expect(200);
+    assert_eq!(micro["items"].as_array().map(Vec::len), Some(6));
 }

@@ -19,7 +19,7 @@ const TABULAR: [&str; 1] = ["indices"];
 
 /// Datasets that need query parameters (a year, a procedure...): their distributions give an
 /// access URL only, documented in the dictionary, not a download URL.
-const PARAMETERISED: [&str; 3] = ["rankings", "province-composites", "trends"];
+const PARAMETERISED: [&str; 4] = ["rankings", "province-composites", "trends", "observations"];
 
 fn base_url(req: &HttpRequest) -> String {
     let info = req.connection_info();

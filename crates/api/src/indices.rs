@@ -326,7 +326,11 @@ pub(crate) fn given(text: Option<&str>) -> Option<&str> {
 }
 
 /// A required parameter.
-fn required<'a>(text: Option<&'a str>, name: &str, example: &str) -> Result<&'a str, ApiError> {
+pub(crate) fn required<'a>(
+    text: Option<&'a str>,
+    name: &str,
+    example: &str,
+) -> Result<&'a str, ApiError> {
     given(text).ok_or_else(|| {
         ApiError::parameter(
             name,

@@ -12,6 +12,7 @@
 //! - [`indices`]: public index figures (JSON, CSV, NDJSON).
 //! - [`open`]: open-data conventions: licence, ETag/304, keyset pagination.
 //! - [`dictionary`]: the data dictionary of every dataset.
+//! - [`microdata`]: anonymised, coarsened observations (`/v1/open/observations`).
 //! - [`catalog`]: the DCAT-AP catalogue (JSON-LD) of datasets and releases.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`problem`]: the single mapping of every error to RFC 9457 problem+json.
@@ -31,6 +32,7 @@ pub mod health;
 pub mod idempotency;
 pub mod indices;
 pub mod limits;
+pub mod microdata;
 pub mod moderation;
 pub mod open;
 pub mod openapi;
@@ -132,6 +134,7 @@ pub fn app(
         .service(reference::list_provinces)
         .service(dictionary::dictionary)
         .service(catalog::catalog)
+        .service(microdata::observations)
         .service(health::healthz)
         .service(health::readyz)
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))

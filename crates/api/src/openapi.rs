@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    catalog, dictionary, health, indices, moderation, procedures, reference, releases, responses,
-    submissions,
+    catalog, dictionary, health, indices, microdata, moderation, procedures, reference, releases,
+    responses, submissions,
 };
 
 struct BearerAuth;
@@ -65,6 +65,7 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
         reference::list_provinces,
         dictionary::dictionary,
         catalog::catalog,
+        microdata::observations,
         health::healthz,
         health::readyz,
     ),

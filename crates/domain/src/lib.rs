@@ -12,6 +12,7 @@
 //! - [`procedure_terms`]: the `Procedure` aggregate: statutory terms over time, reforms.
 //! - [`release`]: the `Release` aggregate: a year's figures frozen for citation.
 //! - [`access`]: roles and officers' province scopes.
+//! - [`filer`]: the optional, coarse profile a business gives (size class, sector).
 //!
 //! Everything outside this crate (stores, HTTP) depends on it; it depends on nothing of ours.
 
@@ -19,6 +20,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod access;
+pub mod filer;
 pub mod geography;
 pub mod procedure;
 pub mod procedure_terms;

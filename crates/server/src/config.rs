@@ -148,6 +148,13 @@ pub enum TokenCommand {
         /// every province). Officers limited to provinces cannot change the national catalogue.
         #[arg(long = "province", value_name = "CODE")]
         provinces: Vec<String>,
+        /// For a new business filer: micro, small, medium or large (published only, coarsely,
+        /// in the open microdata).
+        #[arg(long)]
+        size_class: Option<String>,
+        /// For a new business filer: its VSIC sector section, A to U.
+        #[arg(long)]
+        sector: Option<String>,
     },
     /// Revoke a token by its id (printed when it was issued).
     Revoke { token_id: Uuid },

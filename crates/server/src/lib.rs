@@ -91,7 +91,23 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             filer,
             label,
             provinces,
+            size_class,
+            sector,
         }) => {
+            let profile = redtape_domain::filer::FilerProfile {
+                size_class: size_class
+                    .map(|s| {
+                        redtape_domain::filer::SizeClass::parse(&s)
+                            .ok_or("--size-class must be micro, small, medium or large")
+                    })
+                    .transpose()?,
+                sector_section: sector
+                    .map(|s| {
+                        redtape_domain::filer::SectorSection::parse(&s)
+                            .ok_or("--sector must be a VSIC section letter, A to U")
+                    })
+                    .transpose()?,
+            };
             let role = Role::parse(&role).ok_or("--role must be business, officer or admin")?;
             let scope = if provinces.is_empty() {
                 redtape_domain::Scope::Everywhere
@@ -108,9 +124,15 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             };
             let db = connect(&settings).await?;
             let filer = filer.map(redtape_domain::submission::FilerId);
-            let issued =
-                redtape_store::tokens::issue_scoped(&db, role, filer, label.as_deref(), scope)
-                    .await?;
+            let issued = redtape_store::tokens::issue_scoped(
+                &db,
+                role,
+                filer,
+                label.as_deref(),
+                scope,
+                profile,
+            )
+            .await?;
             eprintln!(
                 "issued a {} token (id {}{}{}); it is shown once:",
                 role.as_str(),

@@ -107,6 +107,33 @@ pub(crate) const SELECT_VN63: &str = "SELECT kind, submitted_on, completed_on, y
     WHERE year = $1 AND procedure_code = $2 AND geography = 'vn-63' AND province_code = $3 \
     AND status IN ('received', 'verified')";
 
+/// An observation's measures (methodology §2): elapsed working days, on time, SCM cost,
+/// informal payment. The same function serves the cells and the open microdata.
+pub(crate) fn measure(
+    r: &CellRow,
+    timeline: Option<&redtape_domain::procedure_terms::ProcedureTimeline>,
+    methodology: &Methodology,
+) -> redtape_index::cell::Measures {
+    let facts = Facts {
+        is_complaint: r.kind == "complaint",
+        submitted_on: r.submitted_on,
+        completed_on: r.completed_on,
+        statutory_limit: r
+            .submitted_on
+            .and_then(|d| timeline.and_then(|t| t.limit_on(d))),
+        year: r.year,
+        costs: CostInputs {
+            official_fees: r.official_fees,
+            unofficial_payments: r.unofficial_payments,
+            external_services: r.external_services,
+            staff_hours: r.staff_hours,
+        },
+        visits: r.visits.and_then(|v| u16::try_from(v).ok()),
+        verified: r.status == redtape_domain::submission::Status::Verified.as_str(),
+    };
+    redtape_index::cell::measures(&facts, &methodology.calendar, &methodology.tariffs)
+}
+
 /// Computes a cell's statistics from its rows.
 pub(crate) fn compute(
     key: &CellKey,
@@ -116,26 +143,7 @@ pub(crate) fn compute(
 ) -> CellStats {
     let measures: Vec<_> = rows
         .iter()
-        .map(|r| {
-            let facts = Facts {
-                is_complaint: r.kind == "complaint",
-                submitted_on: r.submitted_on,
-                completed_on: r.completed_on,
-                statutory_limit: r
-                    .submitted_on
-                    .and_then(|d| timeline.and_then(|t| t.limit_on(d))),
-                year: r.year,
-                costs: CostInputs {
-                    official_fees: r.official_fees,
-                    unofficial_payments: r.unofficial_payments,
-                    external_services: r.external_services,
-                    staff_hours: r.staff_hours,
-                },
-                visits: r.visits.and_then(|v| u16::try_from(v).ok()),
-                verified: r.status == redtape_domain::submission::Status::Verified.as_str(),
-            };
-            redtape_index::cell::measures(&facts, &methodology.calendar, &methodology.tariffs)
-        })
+        .map(|r| measure(r, timeline, methodology))
         .collect();
     let cell_key = format!("{}/{}/{}/{}", key.0, key.1, key.2, key.3);
     redtape_index::cell::compute(&measures, methodology.k, &cell_key)

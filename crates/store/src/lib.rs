@@ -16,6 +16,7 @@
 //!   order and maintains the read models (DESIGN.md "Storage"); also `rebuild`.
 //! - [`cells`]: the `index_cells` read model (methodology §3), recomputed per dirty cell.
 //! - [`observations`]: the `observations` read model, one row per submission.
+//! - [`microdata`]: anonymised, coarsened observations of non-suppressed cells.
 //! - [`moderation`]: the moderation queue, a filer's daily count, response statistics.
 //! - [`tokens`]: filers and bearer tokens (hashes only), officers' province scopes.
 //! - [`idempotency`]: stored first responses for `Idempotency-Key`.
@@ -29,6 +30,7 @@ pub mod commands;
 pub mod db;
 pub mod group_commit;
 pub mod idempotency;
+pub mod microdata;
 pub mod moderation;
 pub mod observations;
 pub mod projector;

@@ -5,6 +5,7 @@
 //! still reveals no usable token.
 
 use chrono::Utc;
+use redtape_domain::filer::FilerProfile;
 use redtape_domain::submission::FilerId;
 use redtape_domain::{Role, Scope};
 use sha2::{Digest, Sha256};
@@ -49,18 +50,34 @@ pub async fn issue(
     filer: Option<FilerId>,
     label: Option<&str>,
 ) -> Result<IssuedToken, StoreError> {
-    issue_scoped(db, role, filer, label, Scope::Everywhere).await
+    issue_scoped(
+        db,
+        role,
+        filer,
+        label,
+        Scope::Everywhere,
+        FilerProfile::default(),
+    )
+    .await
 }
 
 /// Issues a token limited to `scope`; only officer tokens may be limited (a business acts
-/// on its own submissions, an admin everywhere).
+/// on its own submissions, an admin everywhere). `profile` is recorded for a new filer only.
 pub async fn issue_scoped(
     db: &Db,
     role: Role,
     filer: Option<FilerId>,
     label: Option<&str>,
     scope: Scope,
+    profile: FilerProfile,
 ) -> Result<IssuedToken, StoreError> {
+    if !profile.is_empty() && (role != Role::Business || filer.is_some()) {
+        return Err(StoreError::Invalid(
+            "a size class or sector is given when a business filer is registered (a business \
+             token without --filer)"
+                .into(),
+        ));
+    }
     if role != Role::Officer && !scope.is_everywhere() {
         return Err(StoreError::Invalid(format!(
             "only officer tokens can be limited to provinces, not {} tokens",
@@ -84,9 +101,12 @@ pub async fn issue_scoped(
     crate::on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         if let Some(f) = &filer_text {
-            sqlx::query("INSERT INTO filers (filer_id, label, created_at) VALUES ($1, $2, $3) \
+            sqlx::query("INSERT INTO filers (filer_id, label, created_at, size_class, \
+                         sector_section) VALUES ($1, $2, $3, $4, $5) \
                          ON CONFLICT (filer_id) DO NOTHING")
                 .bind(f).bind(label).bind(&now)
+                .bind(profile.size_class.map(|s| s.as_str()))
+                .bind(profile.sector_section.map(|s| s.as_char().to_string()))
                 .execute(&mut *tx).await?;
         }
         sqlx::query("INSERT INTO api_tokens (token_hash, token_id, role, filer_id, label, \
