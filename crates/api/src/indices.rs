@@ -561,6 +561,37 @@ pub async fn province_composites(
     let (format, page) = list.parse(&req, 2)?;
     let geography = geography_of(query.geography.as_deref())?;
     let year = year_of(required(query.year.as_deref(), "year", "2025")?)?;
+    let items = composites(&state, geography, year).await?;
+    // Highest mean first (as tenths of a point, inverted), then by province.
+    let (items, cursor) = page.apply(items, |c| {
+        vec![
+            format!("{:05}", 1000 - (c.mean_cbi * 10.0).round() as i64),
+            c.province_code.clone(),
+        ]
+    });
+    let next = cursor.map(|c| next_url(&req, &c));
+    List::of(
+        "province-composites",
+        items,
+        next.clone(),
+        "redtape-province-composites",
+    )
+    .respond(format, |items| Composites {
+        methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
+        provisional: true,
+        geography: geography.as_str().into(),
+        year,
+        items,
+        next,
+    })
+}
+
+/// Province composites of a year, highest mean CBI first (the handler's and the dashboard's).
+pub(crate) async fn composites(
+    state: &AppState,
+    geography: Geography,
+    year: i32,
+) -> Result<Vec<ProvinceComposite>, ApiError> {
     let cells =
         redtape_store::cells::query(&state.db, geography.as_str(), Some(year), None, None).await?;
     let mut by_procedure: std::collections::BTreeMap<&str, Vec<redtape_index::cbi::ProvinceCell>> =
@@ -590,28 +621,7 @@ pub async fn province_composites(
             .total_cmp(&a.mean_cbi)
             .then_with(|| a.province_code.cmp(&b.province_code))
     });
-    // Highest mean first (as tenths of a point, inverted), then by province.
-    let (items, cursor) = page.apply(items, |c| {
-        vec![
-            format!("{:05}", 1000 - (c.mean_cbi * 10.0).round() as i64),
-            c.province_code.clone(),
-        ]
-    });
-    let next = cursor.map(|c| next_url(&req, &c));
-    List::of(
-        "province-composites",
-        items,
-        next.clone(),
-        "redtape-province-composites",
-    )
-    .respond(format, |items| Composites {
-        methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
-        provisional: true,
-        geography: geography.as_str().into(),
-        year,
-        items,
-        next,
-    })
+    Ok(items)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -679,45 +689,22 @@ fn change_pct(now: Option<f64>, before: Option<f64>) -> Option<f64> {
     Some(rounding::days((now? - before) / before * 100.0))
 }
 
-/// A trend over years for one procedure and province.
-///
-/// The absolute figures year by year, with changes from the previous year, and the years in
-/// which a reform of the procedure took effect. This, not the CBI, is how progress is read.
-#[utoipa::path(
-    tag = "indices",
-    params(TrendQuery, ListParams),
-    responses(
-        (status = 200, description = "The series, oldest year first (JSON; CSV and NDJSON rows are its items)", body = Trend),
-        (status = 422, description = "A filter is missing or not valid", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/v1/indices/trends")]
-pub async fn trends(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: web::Query<TrendQuery>,
-    list: web::Query<ListParams>,
-) -> Result<HttpResponse, ApiError> {
-    let (format, page) = list.parse(&req, 1)?;
-    let geography = geography_of(query.geography.as_deref())?;
-    let procedure = procedure_of(required(
-        query.procedure.as_deref(),
-        "procedure",
-        "1.001612",
-    )?)?;
-    let province = province_of(
-        geography,
-        required(query.province.as_deref(), "province", "79")?,
-    )?;
+/// A province's series for a procedure, oldest year first (the handler's and the dashboard's).
+pub(crate) async fn trend_points(
+    state: &AppState,
+    geography: Geography,
+    procedure: &str,
+    province: &str,
+) -> Result<Vec<TrendPoint>, ApiError> {
     let cells = redtape_store::cells::query(
         &state.db,
         geography.as_str(),
         None,
-        Some(procedure.as_str()),
-        Some(&province),
+        Some(procedure),
+        Some(province),
     )
     .await?;
-    let timeline = state.catalogue.timelines().remove(procedure.as_str());
+    let timeline = state.catalogue.timelines().remove(procedure);
     let by_year: std::collections::BTreeMap<i32, &CellRecord> =
         cells.iter().map(|c| (c.year, c)).collect();
     let items = cells
@@ -762,6 +749,40 @@ pub async fn trends(
             }
         })
         .collect();
+    Ok(items)
+}
+
+/// A trend over years for one procedure and province.
+///
+/// The absolute figures year by year, with changes from the previous year, and the years in
+/// which a reform of the procedure took effect. This, not the CBI, is how progress is read.
+#[utoipa::path(
+    tag = "indices",
+    params(TrendQuery, ListParams),
+    responses(
+        (status = 200, description = "The series, oldest year first (JSON; CSV and NDJSON rows are its items)", body = Trend),
+        (status = 422, description = "A filter is missing or not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/indices/trends")]
+pub async fn trends(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<TrendQuery>,
+    list: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (format, page) = list.parse(&req, 1)?;
+    let geography = geography_of(query.geography.as_deref())?;
+    let procedure = procedure_of(required(
+        query.procedure.as_deref(),
+        "procedure",
+        "1.001612",
+    )?)?;
+    let province = province_of(
+        geography,
+        required(query.province.as_deref(), "province", "79")?,
+    )?;
+    let items = trend_points(&state, geography, procedure.as_str(), &province).await?;
     let (items, cursor) = page.apply(items, |p: &TrendPoint| vec![format!("{:04}", p.year)]);
     let next = cursor.map(|c| next_url(&req, &c));
     List::of("trends", items, next.clone(), "redtape-trends").respond(format, |items| Trend {
