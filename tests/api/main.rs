@@ -9,6 +9,7 @@
 mod helpers;
 
 mod access;
+mod dashboard;
 mod demo;
 mod durability;
 mod filing;

@@ -12,6 +12,7 @@
 //! - [`indices`]: public index figures (JSON, CSV, NDJSON).
 //! - [`open`]: open-data conventions: licence, ETag/304, keyset pagination.
 //! - [`dictionary`]: the data dictionary of every dataset.
+//! - [`dashboard`]: the reform offices' dashboard (server-rendered HTML at `/`).
 //! - [`microdata`]: anonymised, coarsened observations (`/v1/open/observations`).
 //! - [`catalog`]: the DCAT-AP catalogue (JSON-LD) of datasets and releases.
 //! - [`health`]: `/healthz`, `/readyz`.
@@ -26,6 +27,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod catalog;
+pub mod dashboard;
 pub mod dictionary;
 pub mod extract;
 pub mod health;
@@ -135,6 +137,7 @@ pub fn app(
         .service(dictionary::dictionary)
         .service(catalog::catalog)
         .service(microdata::observations)
+        .service(dashboard::dashboard)
         .service(health::healthz)
         .service(health::readyz)
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))
