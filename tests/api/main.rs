@@ -9,6 +9,7 @@
 mod helpers;
 
 mod access;
+mod browser;
 mod dashboard;
 mod demo;
 mod durability;
