@@ -151,6 +151,29 @@ async fn the_dashboard_shows_the_apis_numbers(app: &TestApp) {
         )),
         "{row}"
     );
+    // Every link of the page answers (the CSVs of every table, microdata, the release).
+    let admin = app.token(Role::Admin).await;
+    app.request("POST", "/v1/releases/2024", Some(&admin), &[], None)
+        .await
+        .expect(201);
+    let with_release = String::from_utf8(app.get("/?year=2024", None).await.body).unwrap();
+    assert!(with_release.contains("href=\"/v1/releases/2024/1.csv\""));
+    let mut links: Vec<String> = [html.as_str(), with_release.as_str()]
+        .iter()
+        .flat_map(|page| page.split("href=\"").skip(1))
+        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .filter(|href| href.starts_with('/'))
+        .collect();
+    links.sort();
+    links.dedup();
+    assert!(
+        links.iter().any(|l| l.starts_with("/v1/open/observations")),
+        "{links:?}"
+    );
+    assert!(links.len() > 10, "{links:?}");
+    for link in &links {
+        assert_eq!(app.get(link, None).await.status, 200, "{link}");
+    }
     // With no data at all, the page says so instead of failing.
     assert_eq!(app.get("/?year=1999", None).await.status, 200);
 }

@@ -53,6 +53,8 @@ struct Labels {
     no_data: &'static str,
     provisional: &'static str,
     reform: &'static str,
+    microdata: &'static str,
+    release: &'static str,
 }
 
 const VI: Labels = Labels {
@@ -81,6 +83,8 @@ const VI: Labels = Labels {
     no_data: "Chưa có số liệu cho năm này.",
     provisional: "tạm thời",
     reform: "cải cách",
+    microdata: "dữ liệu vi mô",
+    release: "bản công bố",
 };
 
 const EN: Labels = Labels {
@@ -110,6 +114,8 @@ const EN: Labels = Labels {
     no_data: "No figures for this year yet.",
     provisional: "provisional",
     reform: "reform",
+    microdata: "microdata",
+    release: "release",
 };
 
 fn number(value: Option<f64>) -> String {
@@ -175,6 +181,14 @@ pub async fn dashboard(
             ))
         });
     }
+    // The year's latest annual release, if one was published.
+    let release = match year {
+        Some(y) => state.releases.revisions(y).await?.last().map(|e| {
+            let redtape_domain::release::ReleaseEvent::ReleasePublished { revision, .. } = e;
+            format!("/v1/releases/{y}/{revision}.csv")
+        }),
+        None => None,
+    };
     let composite = match year {
         Some(y) => composites(&state, Geography::Vn34, y).await?,
         None => Vec::new(),
@@ -260,6 +274,9 @@ pub async fn dashboard(
                             strong { (labels.downloads) ": " }
                             a href={ "/v1/indices?year=" (y) "&format=csv" } { "indices-" (y) ".csv" }
                             a href={ "/v1/indices/provinces?year=" (y) "&format=csv" } { "composites-" (y) ".csv" }
+                            @if let Some(release) = &release {
+                                a href=(release) { (labels.release) " " (y) " (CSV)" }
+                            }
                             a href="/v1/dictionary" { "dictionary" }
                         }
                         h2 { (labels.ranking) }
@@ -268,7 +285,9 @@ pub async fn dashboard(
                                 h3 #{ "p-" (code) } { (name(code)) " (" (code) ")" }
                                 table data-procedure=(code) {
                                     caption { (labels.ranking) ", " (y) " · "
-                                        a href={ "/v1/indices/rankings?year=" (y) "&procedure=" (code) "&format=csv" } { "CSV" } }
+                                        a href={ "/v1/indices/rankings?year=" (y) "&procedure=" (code) "&format=csv" } { "CSV" }
+                                        " · "
+                                        a href={ "/v1/open/observations?year=" (y) "&procedure=" (code) "&format=csv" } { (labels.microdata) " (CSV)" } }
                                     (header_row(&[labels.rank, labels.province, labels.cbi, labels.median_days, labels.limit, labels.median_cost, labels.n]))
                                     tbody {
                                         @for c in rows {
