@@ -644,6 +644,8 @@ async fn no_public_answer_contains_a_planted_identifier(app: &TestApp) {
             "/v1/dictionary",
             "/v1/catalog",
             "/openapi.json",
+            "/?year=2025",
+            "/?year=2025&lang=en&procedure=1.009972&province=79",
         ]
         .map(str::to_string),
     );
@@ -657,7 +659,7 @@ async fn no_public_answer_contains_a_planted_identifier(app: &TestApp) {
         }
         checked += 1;
     }
-    assert_eq!(checked, 12 * 3 + 5);
+    assert_eq!(checked, 12 * 3 + 7);
     // The planted complaints are published, coarsely: the microdata has them.
     let micro = app
         .get("/v1/open/observations?year=2025&procedure=1.009972", None)
