@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use cqrs_es::AggregateError;
 use redtape_domain::procedure_terms::{
-    AbolitionDraft, ProcedureCommand, ProcedureError, ReformDraft, RegistrationDraft,
+    AbolitionDraft, ChangeDraft, ProcedureCommand, ProcedureError, ReformDraft, RegistrationDraft,
 };
 use redtape_domain::ProcedureCode;
 
@@ -111,6 +111,21 @@ async fn administer(
     .await
 }
 
+/// Changes a registered procedure with a draft of kind `D` (a reform, an abolition).
+async fn change<D: ChangeDraft + serde::de::DeserializeOwned>(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: Officer,
+    path: &str,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let who = national(who)?;
+    let code = code_of(path)?;
+    let draft: D = parse_json(&req, &body)?;
+    let command = draft.into_command(now())?;
+    administer(state, req, who, body, code, command, StatusCode::OK).await
+}
+
 fn code_of(path: &str) -> Result<String, ApiError> {
     ProcedureCode::parse_format("", path)
         .map(|c| c.as_str().to_string())
@@ -168,11 +183,7 @@ pub async fn reform(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let who = national(who)?;
-    let code = code_of(&path)?;
-    let draft: ReformDraft = parse_json(&req, &body)?;
-    let command = draft.into_command(now())?;
-    administer(state, req, who, body, code, command, StatusCode::OK).await
+    change::<ReformDraft>(state, req, who, &path, body).await
 }
 
 /// Abolish a procedure.
@@ -197,9 +208,5 @@ pub async fn abolish(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let who = national(who)?;
-    let code = code_of(&path)?;
-    let draft: AbolitionDraft = parse_json(&req, &body)?;
-    let command = draft.into_command(now())?;
-    administer(state, req, who, body, code, command, StatusCode::OK).await
+    change::<AbolitionDraft>(state, req, who, &path, body).await
 }

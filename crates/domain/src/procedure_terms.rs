@@ -409,16 +409,24 @@ impl RegistrationDraft {
     }
 }
 
-impl ReformDraft {
-    pub fn into_command(self, at: DateTime<Utc>) -> Result<ProcedureCommand, Violations> {
-        let mut v = Violations::new();
-        let legal_basis = crate::submission::moderation::bounded(
-            &mut v,
-            "/legal_basis",
-            &self.legal_basis,
-            MAX_LEGAL_BASIS_CHARS,
-        );
-        v.into_result()?;
+/// A draft of a change to a registered procedure (a reform, an abolition).
+pub trait ChangeDraft {
+    /// The command this draft asks for; format and length rules are checked here, the rest
+    /// by the aggregate.
+    fn into_command(self, at: DateTime<Utc>) -> Result<ProcedureCommand, Violations>;
+}
+
+/// A legal basis, trimmed, present and within its length.
+fn legal_basis(text: &str) -> Result<String, Violations> {
+    let mut v = Violations::new();
+    let text =
+        crate::submission::moderation::bounded(&mut v, "/legal_basis", text, MAX_LEGAL_BASIS_CHARS);
+    v.into_result().map(|()| text)
+}
+
+impl ChangeDraft for ReformDraft {
+    fn into_command(self, at: DateTime<Utc>) -> Result<ProcedureCommand, Violations> {
+        let legal_basis = legal_basis(&self.legal_basis)?;
         Ok(ProcedureCommand::Reform {
             terms: Terms {
                 effective_from: self.effective_from,
@@ -431,16 +439,9 @@ impl ReformDraft {
     }
 }
 
-impl AbolitionDraft {
-    pub fn into_command(self, at: DateTime<Utc>) -> Result<ProcedureCommand, Violations> {
-        let mut v = Violations::new();
-        let legal_basis = crate::submission::moderation::bounded(
-            &mut v,
-            "/legal_basis",
-            &self.legal_basis,
-            MAX_LEGAL_BASIS_CHARS,
-        );
-        v.into_result()?;
+impl ChangeDraft for AbolitionDraft {
+    fn into_command(self, at: DateTime<Utc>) -> Result<ProcedureCommand, Violations> {
+        let legal_basis = legal_basis(&self.legal_basis)?;
         Ok(ProcedureCommand::Abolish {
             effective_from: self.effective_from,
             legal_basis,
