@@ -144,6 +144,8 @@ async fn every_format_pages_with_a_cursor_and_a_next_link(app: &TestApp) {
             ("limit=0", "limit", "range"),
             ("limit=10001", "limit", "range"),
             ("cursor=xyz", "cursor", "format"),
+            // Well-formed, but its year is not a number: never a cursor this API gave out.
+            ("cursor=61621f781f79", "cursor", "format"),
             ("format=xml", "format", "one_of"),
         ],
     )

@@ -95,9 +95,29 @@ pub(crate) async fn index_cells(
     procedure: Option<&str>,
     province: Option<&str>,
 ) -> Result<Vec<IndexCell>, ApiError> {
-    let cells =
-        redtape_store::cells::query(&state.db, geography.as_str(), year, procedure, province)
-            .await?;
+    index_page(state, geography, year, procedure, province, None, None).await
+}
+
+/// A keyset page of [`index_cells`]: the cells after `after`, at most `limit`.
+pub(crate) async fn index_page(
+    state: &AppState,
+    geography: Geography,
+    year: Option<i32>,
+    procedure: Option<&str>,
+    province: Option<&str>,
+    after: Option<&(i32, String, String)>,
+    limit: Option<i64>,
+) -> Result<Vec<IndexCell>, ApiError> {
+    let cells = redtape_store::cells::query_page(
+        &state.db,
+        geography.as_str(),
+        year,
+        procedure,
+        province,
+        after,
+        limit,
+    )
+    .await?;
     Ok(state.catalogue.with_timelines(|timelines| {
         cells
             .into_iter()
@@ -244,22 +264,40 @@ pub async fn list_indices(
     let province = given(query.province.as_deref())
         .map(|p| province_of(geography, p))
         .transpose()?;
-    let items = index_cells(
+    // The cursor is the key of the last cell served: (year, procedure, province).
+    let after = match &page.after {
+        None => None,
+        Some(parts) => Some((
+            parts[0].parse::<i32>().map_err(|_| {
+                ApiError::parameter("cursor", "format", "not a cursor this API gave out")
+            })?,
+            parts[1].clone(),
+            parts[2].clone(),
+        )),
+    };
+    // One more than the page, to know whether a next page exists.
+    let mut items = index_page(
         &state,
         geography,
         year,
         procedure.as_ref().map(|p| p.as_str()),
         province.as_deref(),
+        after.as_ref(),
+        Some(page.limit as i64 + 1),
     )
     .await?;
-    // Key order: (year, procedure, province) within the geography.
-    let (items, next_cursor) = page.apply(items, |c| {
-        vec![
-            format!("{:04}", c.year),
-            c.procedure_code.clone(),
-            c.province_code.clone(),
-        ]
-    });
+    let next_cursor = if items.len() > page.limit {
+        items.truncate(page.limit);
+        items.last().map(|c| {
+            crate::open::encode_cursor(&[
+                c.year.to_string(),
+                c.procedure_code.clone(),
+                c.province_code.clone(),
+            ])
+        })
+    } else {
+        None
+    };
     let next = next_cursor
         .as_deref()
         .map(|c| crate::open::next_url(&req, c));

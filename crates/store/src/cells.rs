@@ -317,6 +317,20 @@ pub async fn query(
     procedure: Option<&str>,
     province: Option<&str>,
 ) -> Result<Vec<CellRecord>, crate::StoreError> {
+    query_page(db, geography, year, procedure, province, None, None).await
+}
+
+/// Like [`query`], but only the cells after `after` (a key: year, procedure, province) and
+/// at most `limit` of them: a keyset page read as a page, not filtered from all the cells.
+pub async fn query_page(
+    db: &crate::Db,
+    geography: &str,
+    year: Option<i32>,
+    procedure: Option<&str>,
+    province: Option<&str>,
+    after: Option<&(i32, String, String)>,
+    limit: Option<i64>,
+) -> Result<Vec<CellRecord>, crate::StoreError> {
     macro_rules! select {
         ($database:ty, $pool:expr) => {{
             let mut sql = sqlx::QueryBuilder::<$database>::new(
@@ -335,7 +349,19 @@ pub async fn query(
             if let Some(province) = province {
                 sql.push(" AND c.province_code = ").push_bind(province);
             }
+            if let Some((y, p, v)) = after {
+                sql.push(" AND (c.year, c.procedure_code, c.province_code) > (")
+                    .push_bind(*y)
+                    .push(", ")
+                    .push_bind(p.as_str())
+                    .push(", ")
+                    .push_bind(v.as_str())
+                    .push(")");
+            }
             sql.push(" ORDER BY c.year, c.procedure_code, c.province_code");
+            if let Some(limit) = limit {
+                sql.push(" LIMIT ").push_bind(limit);
+            }
             sql.build_query_as::<CellRecord>().fetch_all($pool).await?
         }};
     }
