@@ -742,7 +742,7 @@ pub(crate) async fn trend_points(
         Some(province),
     )
     .await?;
-    let timeline = state.catalogue.timelines().remove(procedure);
+    let timeline = state.catalogue.timeline(procedure);
     let by_year: std::collections::BTreeMap<i32, &CellRecord> =
         cells.iter().map(|c| (c.year, c)).collect();
     let items = cells

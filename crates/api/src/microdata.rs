@@ -103,7 +103,7 @@ pub async fn observations(
     let province = crate::indices::given(query.province.as_deref())
         .map(|p| province_of(Geography::Vn34, p))
         .transpose()?;
-    let timeline = state.catalogue.timelines().remove(procedure.as_str());
+    let timeline = state.catalogue.timeline(procedure.as_str());
     let rows = redtape_store::microdata::observations(
         &state.db,
         year,

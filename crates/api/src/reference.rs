@@ -133,9 +133,7 @@ pub async fn get_procedure(
 ) -> Result<HttpResponse, ApiError> {
     let view = state
         .catalogue
-        .timelines()
-        .get(path.as_str())
-        .and_then(ProcedureView::of)
+        .with_timelines(|t| t.get(path.as_str()).and_then(ProcedureView::of))
         .ok_or_else(|| ApiError::NotFound(format!("no procedure {:?}", path.as_str())))?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=60"))

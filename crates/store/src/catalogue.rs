@@ -76,6 +76,11 @@ impl Catalogue {
         self.state.read().map(|s| s.1.clone()).unwrap_or_default()
     }
 
+    /// One procedure's timeline (a copy of that one only).
+    pub fn timeline(&self, code: &str) -> Option<ProcedureTimeline> {
+        self.with_timelines(|t| t.get(code).cloned())
+    }
+
     /// Runs `f` over the timelines without copying them (the per-request path).
     pub fn with_timelines<R>(
         &self,
