@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 
 use crate::percentile::{median, sorted, type7};
 
+pub mod running;
+
 /// The measures of one observation (methodology §2).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measures {
@@ -26,6 +28,21 @@ pub struct Measures {
     /// unofficial_payments > 0.
     pub informal_payment: bool,
     pub verified: bool,
+}
+
+impl Measures {
+    /// The elapsed days this observation gives the days statistics: completed timings only.
+    /// One definition shared by [`compute`] and [`running`], so they cannot disagree on
+    /// membership.
+    pub(crate) fn timing_days(&self) -> Option<u32> {
+        self.elapsed_days
+            .filter(|_| self.kind == Kind::CompletedTiming)
+    }
+
+    /// The verdict this observation gives the on-time rate: completed timings only.
+    pub(crate) fn timing_on_time(&self) -> Option<bool> {
+        self.on_time.filter(|_| self.kind == Kind::CompletedTiming)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,8 +185,7 @@ pub fn compute(observations: &[Measures], k: usize, cell_key: &str) -> CellStats
     let days = sorted(
         observations
             .iter()
-            .filter(|o| o.kind == Kind::CompletedTiming)
-            .filter_map(|o| o.elapsed_days.map(f64::from))
+            .filter_map(|o| o.timing_days().map(f64::from))
             .collect(),
     );
     let costs = sorted(observations.iter().filter_map(|o| o.scm_cost).collect());
@@ -181,8 +197,7 @@ pub fn compute(observations: &[Measures], k: usize, cell_key: &str) -> CellStats
     );
     let on_time: Vec<bool> = observations
         .iter()
-        .filter(|o| o.kind == Kind::CompletedTiming)
-        .filter_map(|o| o.on_time)
+        .filter_map(Measures::timing_on_time)
         .collect();
 
     stats.median_days = median(&days);
@@ -194,9 +209,19 @@ pub fn compute(observations: &[Measures], k: usize, cell_key: &str) -> CellStats
         observations.iter().filter(|o| o.informal_payment).count(),
         n,
     );
-    stats.median_days_ci = bootstrap_median_ci(&days, &format!("{cell_key}/days"));
-    stats.median_cost_ci = bootstrap_median_ci(&costs, &format!("{cell_key}/cost"));
+    stats.median_days_ci = bootstrap_median_ci(&days, &days_ci_key(cell_key));
+    stats.median_cost_ci = bootstrap_median_ci(&costs, &cost_ci_key(cell_key));
     stats
+}
+
+/// The bootstrap keys of a cell's two intervals, shared with [`running`]: the key seeds the
+/// random stream, so a different spelling would be a different interval.
+fn days_ci_key(cell_key: &str) -> String {
+    format!("{cell_key}/days")
+}
+
+fn cost_ci_key(cell_key: &str) -> String {
+    format!("{cell_key}/cost")
 }
 
 fn share(part: usize, whole: usize) -> Option<f64> {
@@ -225,18 +250,31 @@ fn rng_for(key: &str) -> ChaCha8Rng {
 /// This is the same distribution as literal resampling, at O(1) per resample instead of O(m),
 /// which matters for cells with a million observations.
 pub fn bootstrap_median_ci(sorted: &[f64], key: &str) -> Option<Interval> {
-    let m = sorted.len();
+    bootstrap_median_ci_of(sorted.len(), |i| sorted.get(i).copied(), key)
+}
+
+/// [`bootstrap_median_ci`] of m values given by `at(i)`, the i-th smallest (0-based).
+///
+/// The one implementation of the bootstrap: the slice form and the incremental cell
+/// ([`running`]) both call it, so the same values and key draw the same random stream, read
+/// the same order statistics and give bit-for-bit the same interval. Reads at most
+/// 2 [`BOOTSTRAP_B`] order statistics. `None` for m = 0 or an `at` that has no such value.
+pub fn bootstrap_median_ci_of(
+    m: usize,
+    at: impl Fn(usize) -> Option<f64>,
+    key: &str,
+) -> Option<Interval> {
     if m == 0 {
         return None;
     }
     if m == 1 {
-        let x = sorted[0];
+        let x = at(0)?;
         return Some(Interval { low: x, high: x });
     }
-    let quantile = |u: f64| -> f64 {
+    let quantile = |u: f64| -> Option<f64> {
         // F^-1(u) = x_(ceil(u m)), 1-based, for u in (0, 1].
         let j = ((u * m as f64).ceil() as usize).clamp(1, m);
-        sorted[j - 1]
+        at(j - 1)
     };
     // The type-7 median of m values: one middle order statistic (m odd) or the mean of two.
     let k = m.div_ceil(2);
@@ -248,11 +286,11 @@ pub fn bootstrap_median_ci(sorted: &[f64], key: &str) -> Option<Interval> {
     let mut medians = Vec::with_capacity(BOOTSTRAP_B);
     for _ in 0..BOOTSTRAP_B {
         let u_k: f64 = beta.sample(&mut rng);
-        let low = quantile(u_k);
+        let low = quantile(u_k)?;
         let value = if even {
             let w: f64 = StandardUniform.sample(&mut rng);
             let u_next = u_k + (1.0 - u_k) * (1.0 - w.powf(1.0 / (m - k) as f64));
-            (low + quantile(u_next)) / 2.0
+            (low + quantile(u_next)?) / 2.0
         } else {
             low
         };

@@ -7,7 +7,8 @@
 //! - [`percentile`]: the "type 7" percentile (numpy's default, PostgreSQL's percentile_cont).
 //! - [`calendar`]: working days (Monday to Friday, minus holidays, plus make-up working days).
 //! - [`rounding`]: half away from zero, applied on output only.
-//! - [`cell`]: per-cell statistics and disclosure control (suppression below k).
+//! - [`cell`]: per-cell statistics and disclosure control (suppression below k);
+//!   [`cell::running`] keeps them up to date observation by observation.
 //! - [`tariff`]: the SCM hourly tariff per year (default: the statutory minimum wage).
 //! - [`cbi`]: the Compliance Burden Index, ranks and province composites.
 

@@ -5,17 +5,31 @@
 
 /// The type-7 percentile of `sorted` (ascending, no NaN); `None` for an empty slice.
 pub fn type7(sorted: &[f64], p: f64) -> Option<f64> {
-    let m = sorted.len();
+    type7_of(sorted.len(), p, |i| sorted.get(i).copied())
+}
+
+/// The type-7 percentile of m values given by `at(i)`, the i-th smallest (0-based).
+///
+/// This is the one implementation of the arithmetic: [`type7`] and the incremental cell
+/// (`cell::running`), which reads order statistics from a tree instead of a sorted slice,
+/// both call it, so the same values give bit-for-bit the same percentile either way. `None`
+/// for m = 0, p outside [0, 1], or an `at` that has no such value.
+pub fn type7_of(m: usize, p: f64, at: impl Fn(usize) -> Option<f64>) -> Option<f64> {
     if m == 0 || !(0.0..=1.0).contains(&p) {
         return None;
     }
     let h = (m - 1) as f64 * p;
     let lo = h.floor() as usize;
-    let x_lo = *sorted.get(lo)?;
+    if lo >= m {
+        return None;
+    }
+    let x_lo = at(lo)?;
     let frac = h - lo as f64;
-    match sorted.get(lo + 1) {
-        Some(x_hi) if frac > 0.0 => Some(x_lo + frac * (x_hi - x_lo)),
-        _ => Some(x_lo),
+    if frac > 0.0 && lo + 1 < m {
+        let x_hi = at(lo + 1)?;
+        Some(x_lo + frac * (x_hi - x_lo))
+    } else {
+        Some(x_lo)
     }
 }
 
@@ -52,5 +66,29 @@ mod tests {
         assert_eq!(type7(&[7.0], 0.9), Some(7.0));
         assert_eq!(median(&[]), None);
         assert_eq!(type7(&[1.0], 1.5), None);
+    }
+
+    #[test]
+    fn accessor_form_reads_only_the_order_statistics_it_needs() {
+        use std::cell::RefCell;
+        let x = [1.0, 2.0, 3.0, 4.0, 10.0];
+        let read = RefCell::new(Vec::new());
+        let at = |i: usize| {
+            read.borrow_mut().push(i);
+            x.get(i).copied()
+        };
+        // h = 4 * 0.9 = 3.6 -> x4 + 0.6 (x5 - x4) = 4 + 0.6 * 6 = 7.6 (to rounding).
+        assert_eq!(type7_of(5, 0.9, at), type7(&x, 0.9));
+        assert!((type7_of(5, 0.9, at).unwrap() - 7.6).abs() < 1e-12);
+        read.borrow_mut().clear();
+        assert_eq!(type7_of(5, 0.5, at), Some(3.0));
+        assert_eq!(
+            *read.borrow(),
+            vec![2],
+            "an exact order statistic needs one read"
+        );
+        assert_eq!(type7_of(0, 0.5, at), None);
+        // An accessor short of values is an absent percentile, not a panic.
+        assert_eq!(type7_of(7, 1.0, at), None);
     }
 }
