@@ -15,6 +15,21 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "sqlite")]
     pub store: Option<String>,
+    /// How far the read models are behind the event log (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection: Option<ProjectionLag>,
+}
+
+/// The projector's distance from the head of the event log. Open data, indices and the
+/// moderation queue are read models: they show the log as of `lag_events` events ago.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectionLag {
+    /// Committed events the read models do not include yet.
+    #[schema(example = 0)]
+    pub lag_events: i64,
+    /// How long the oldest of those events has waited, in seconds; 0 when caught up.
+    #[schema(example = 0.0)]
+    pub lag_seconds: f64,
 }
 
 /// Liveness: the process answers.
@@ -24,10 +39,15 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok".into(),
         store: None,
+        projection: None,
     })
 }
 
-/// Readiness: the event store answers.
+/// Readiness: the event store answers; also reports the projector's lag.
+///
+/// Ready means the store answers. The lag is reported, not judged: a backlog after a bulk
+/// import is normal and the service answers meanwhile. Monitoring should alert when
+/// `projection.lag_seconds` stays above a few seconds.
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -37,13 +57,17 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
-        .db
-        .ping()
+    let lag = redtape_store::projector::lag(&state.db)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(Health {
-        status: "ready".into(),
-        store: Some(state.db.backend().as_str().into()),
-    }))
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(Health {
+            status: "ready".into(),
+            store: Some(state.db.backend().as_str().into()),
+            projection: Some(ProjectionLag {
+                lag_events: lag.events,
+                lag_seconds: lag.seconds,
+            }),
+        }))
 }

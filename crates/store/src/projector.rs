@@ -523,6 +523,46 @@ pub async fn checkpoint(db: &Db) -> Result<(i64, i64), StoreError> {
             .fetch_one(pool).await)?)
 }
 
+/// How far the projector is behind the head of the event log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lag {
+    /// Committed events not applied yet.
+    pub events: i64,
+    /// Age of the oldest of them, in seconds (0 when there is none).
+    pub seconds: f64,
+}
+
+/// Reads the projector's lag from the store, so it is right whichever process projects.
+pub async fn lag(db: &Db) -> Result<Lag, StoreError> {
+    let (txid, position) = checkpoint(db).await?;
+    let (events, seconds): (i64, Option<f64>) = match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT count(*), \
+                 EXTRACT(EPOCH FROM clock_timestamp() - min(recorded_at))::float8 \
+                 FROM events WHERE (txid, position) > ($1, $2)",
+            )
+            .bind(txid)
+            .bind(position)
+            .fetch_one(pool)
+            .await?
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT count(*), unixepoch('subsec') - min(recorded_at) \
+                 FROM event_log WHERE position > $1",
+            )
+            .bind(position)
+            .fetch_one(pool)
+            .await?
+        }
+    };
+    Ok(Lag {
+        events,
+        seconds: if events == 0 { 0.0 } else { seconds.unwrap_or(0.0).max(0.0) },
+    })
+}
+
 /// Maintains the read models from the event log.
 #[derive(Clone)]
 pub struct Projector {
