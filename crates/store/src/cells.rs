@@ -1,7 +1,6 @@
-//! The `index_cells` read model: per-cell statistics computed by `redtape-index` from the
-//! `observations` rows, inside the projector's transaction.
-
-use std::collections::BTreeSet;
+//! The `index_cells` and `index_cbi` read models: what a cell is, which cells an observation
+//! belongs to, how a stored cell is written and read. The statistics themselves come from
+//! `redtape-index`; the projector keeps each cell's running state (`projector::cell_state`).
 
 use redtape_index::calendar::WorkingCalendar;
 use redtape_index::cell::{CellStats, CostInputs, Facts};
@@ -9,9 +8,6 @@ use redtape_index::tariff::HourlyTariffs;
 
 /// A cell: (geography, year, procedure code, province code on that geography).
 pub type CellKey = (String, i32, String, String);
-
-/// Cells to recompute at the end of a projector batch.
-pub type Dirty = BTreeSet<CellKey>;
 
 /// The methodology's configuration.
 #[derive(Debug, Clone)]
@@ -61,7 +57,7 @@ pub fn keys(
 }
 
 /// The observation columns a cell needs.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub(crate) struct CellRow {
     pub kind: String,
     pub submitted_on: Option<chrono::NaiveDate>,
@@ -93,19 +89,51 @@ impl CellRow {
     }
 }
 
-/// Included observations of a vn-34 cell ($1 year, $2 procedure, $3 province).
-pub(crate) const SELECT_VN34: &str = "SELECT kind, submitted_on, completed_on, year, \
-    official_fees, unofficial_payments, external_services, staff_hours, visits, status \
-    FROM observations \
-    WHERE year = $1 AND procedure_code = $2 AND province_vn34 = $3 \
-    AND status IN ('received', 'verified')";
+/// What the cells need of an observation row: where it belongs and what it measures.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub(crate) struct Placed {
+    pub geography: String,
+    pub province_code: String,
+    pub province_vn34: String,
+    pub procedure_code: String,
+    #[sqlx(flatten)]
+    pub row: CellRow,
+}
 
-/// Included observations of a vn-63 cell.
-pub(crate) const SELECT_VN63: &str = "SELECT kind, submitted_on, completed_on, year, \
-    official_fees, unofficial_payments, external_services, staff_hours, visits, status \
-    FROM observations \
-    WHERE year = $1 AND procedure_code = $2 AND geography = 'vn-63' AND province_code = $3 \
-    AND status IN ('received', 'verified')";
+/// The columns of [`Placed`]; callers add the WHERE clause.
+pub(crate) const SELECT_PLACED: &str = "SELECT geography, province_code, province_vn34, \
+    procedure_code, kind, submitted_on, completed_on, year, official_fees, \
+    unofficial_payments, external_services, staff_hours, visits, status FROM observations";
+
+impl Placed {
+    /// The row an event writes, as the cells see it.
+    pub(crate) fn of(c: &crate::observations::ReportColumns, status: &str) -> Placed {
+        Placed {
+            geography: c.geography.to_string(),
+            province_code: c.province_code.clone(),
+            province_vn34: c.province_vn34.clone(),
+            procedure_code: c.procedure_code.clone(),
+            row: CellRow::of(c, status),
+        }
+    }
+
+    /// Counts in the indices (methodology §1: received or verified).
+    pub(crate) fn included(&self) -> bool {
+        use redtape_domain::submission::Status;
+        self.row.status == Status::Received.as_str() || self.row.status == Status::Verified.as_str()
+    }
+
+    /// The cells the observation belongs to.
+    pub(crate) fn keys(&self) -> Vec<CellKey> {
+        keys(
+            &self.geography,
+            &self.province_code,
+            &self.province_vn34,
+            self.row.year,
+            &self.procedure_code,
+        )
+    }
+}
 
 /// An observation's measures (methodology §2): elapsed working days, on time, SCM cost,
 /// informal payment. The same function serves the cells and the open microdata.
@@ -134,19 +162,9 @@ pub(crate) fn measure(
     redtape_index::cell::measures(&facts, &methodology.calendar, &methodology.tariffs)
 }
 
-/// Computes a cell's statistics from its rows.
-pub(crate) fn compute(
-    key: &CellKey,
-    rows: &[CellRow],
-    timeline: Option<&redtape_domain::procedure_terms::ProcedureTimeline>,
-    methodology: &Methodology,
-) -> CellStats {
-    let measures: Vec<_> = rows
-        .iter()
-        .map(|r| measure(r, timeline, methodology))
-        .collect();
-    let cell_key = format!("{}/{}/{}/{}", key.0, key.1, key.2, key.3);
-    redtape_index::cell::compute(&measures, methodology.k, &cell_key)
+/// The seed key of a cell's bootstrap (methodology §3): `geography/year/procedure/province`.
+pub(crate) fn seed_key(key: &CellKey) -> String {
+    format!("{}/{}/{}/{}", key.0, key.1, key.2, key.3)
 }
 
 /// The columns of `index_cells`, in the order [`bind_cell!`] binds them.
@@ -154,7 +172,7 @@ pub(crate) const INSERT: &str = "INSERT INTO index_cells (geography, year, proce
     province_code, n, n_timings, n_pending, n_complaints, suppressed, median_days, p90_days, \
     median_days_ci_low, median_days_ci_high, median_cost, median_cost_ci_low, \
     median_cost_ci_high, median_visits, on_time_rate, informal_payment_rate, \
-    methodology_version, n_verified) ";
+    methodology_version, n_verified, intervals_due) ";
 
 /// Appended to a multi-row [`INSERT`]: a recomputed cell replaces the stored one.
 pub(crate) const ON_CONFLICT: &str = " ON CONFLICT (geography, year, procedure_code, \
@@ -166,12 +184,14 @@ pub(crate) const ON_CONFLICT: &str = " ON CONFLICT (geography, year, procedure_c
     median_cost_ci_low = excluded.median_cost_ci_low, \
     median_cost_ci_high = excluded.median_cost_ci_high, median_visits = excluded.median_visits, \
     on_time_rate = excluded.on_time_rate, informal_payment_rate = excluded.informal_payment_rate, \
-    methodology_version = excluded.methodology_version, n_verified = excluded.n_verified";
+    methodology_version = excluded.methodology_version, n_verified = excluded.n_verified, \
+    intervals_due = excluded.intervals_due";
 
-/// Cells per multi-row statement: 21 binds each, far below both drivers' bind limits.
+/// Cells per multi-row statement: 22 binds each, far below both drivers' bind limits.
 pub(crate) const CHUNK: usize = 1000;
 
-/// Binds a cell's 21 columns onto a row of a multi-row insert.
+/// Binds a cell's first 21 columns onto a row of a multi-row insert (the caller binds
+/// `intervals_due`).
 macro_rules! bind_cell {
     ($row:expr, $key:expr, $stats:expr) => {{
         let as_i32 = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
@@ -196,7 +216,7 @@ macro_rules! bind_cell {
             .push_bind(stats.on_time_rate)
             .push_bind(stats.informal_payment_rate)
             .push_bind(redtape_index::METHODOLOGY_VERSION)
-            .push_bind(as_i32(stats.n_verified));
+            .push_bind(as_i32(stats.n_verified))
     }};
 }
 pub(crate) use bind_cell;
@@ -211,13 +231,8 @@ pub(crate) fn group_of(key: &CellKey) -> GroupKey {
     (key.0.clone(), key.1, key.2.clone())
 }
 
-/// What the CBI needs of each cell of a group ($1 geography, $2 year, $3 procedure), in
-/// province order.
-pub(crate) const SELECT_GROUP: &str = "SELECT province_code, suppressed, median_days, \
-    median_cost, informal_payment_rate, on_time_rate FROM index_cells \
-    WHERE geography = $1 AND year = $2 AND procedure_code = $3 ORDER BY province_code";
-
-/// A row of [`SELECT_GROUP`].
+/// What the CBI needs of one cell of a group: (province, suppressed, median days, median
+/// cost, informal payment rate, on-time rate).
 pub(crate) type GroupRow = (
     String,
     i32,
@@ -255,25 +270,16 @@ pub(crate) fn rank_group(rows: &[GroupRow]) -> Vec<(String, f64, i32)> {
         .collect()
 }
 
-/// The group rows of computed cells held in memory (a rebuild), by group, in province order.
-pub(crate) fn groups_of(
-    computed: &[(CellKey, CellStats)],
-) -> std::collections::BTreeMap<GroupKey, Vec<GroupRow>> {
-    let mut groups: std::collections::BTreeMap<GroupKey, Vec<GroupRow>> = Default::default();
-    for (key, s) in computed {
-        groups.entry(group_of(key)).or_default().push((
-            key.3.clone(),
-            i32::from(s.suppressed),
-            s.median_days,
-            s.median_cost,
-            s.informal_payment_rate,
-            s.on_time_rate,
-        ));
-    }
-    for rows in groups.values_mut() {
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-    }
-    groups
+/// The CBI input of a cell's statistics.
+pub(crate) fn group_row(province: &str, s: &CellStats) -> GroupRow {
+    (
+        province.to_string(),
+        i32::from(s.suppressed),
+        s.median_days,
+        s.median_cost,
+        s.informal_payment_rate,
+        s.on_time_rate,
+    )
 }
 
 /// A stored cell, for the query API, tests and rebuild comparisons.

@@ -14,7 +14,7 @@
 //! - [`group_commit`]: SQLite writes grouped into one transaction (one fsync) per burst.
 //! - [`projector`]: the checkpointed, exactly-once projector that tails the event log in commit
 //!   order and maintains the read models (DESIGN.md "Storage"); also `rebuild`.
-//! - [`cells`]: the `index_cells` read model (methodology §3), recomputed per dirty cell.
+//! - [`cells`]: the `index_cells` and `index_cbi` read models (methodology §3, §5).
 //! - [`observations`]: the `observations` read model, one row per submission.
 //! - [`microdata`]: anonymised, coarsened observations of non-suppressed cells.
 //! - [`moderation`]: the moderation queue, a filer's daily count, response statistics.
@@ -34,7 +34,6 @@ pub mod microdata;
 pub mod moderation;
 pub mod observations;
 pub mod projector;
-mod replay;
 pub mod tokens;
 
 pub use catalogue::Catalogue;

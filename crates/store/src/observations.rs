@@ -252,14 +252,6 @@ impl Change {
     }
 }
 
-/// $1 id, $2 status, $3 filer, $4..$20 report columns, $21 filed_at, $22 sequence.
-pub(crate) const INSERT: &str = "INSERT INTO observations (submission_id, status, filer_id, \
-    kind, procedure_code, geography, province_code, province_vn34, year, submitted_on, \
-    completed_on, experienced_on, outcome, channel, categories, official_fees, \
-    unofficial_payments, external_services, staff_hours, visits, amendments, filed_at, \
-    updated_at, last_sequence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-    $14, $15, $16, $17, $18, $19, $20, 0, $21, $21, $22) ON CONFLICT (submission_id) DO NOTHING";
-
 /// $1 id, $2..$18 report columns, $19 updated_at, $20 sequence. Guarded by `last_sequence`
 /// so an event can never be applied twice. A verified submission goes back to `received`
 /// (`Status::after_amendment`).

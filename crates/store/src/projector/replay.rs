@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
 use redtape_domain::submission::Status;
-use redtape_index::cell::CellStats;
+use redtape_index::cell::running::RunningCell;
 
 use crate::cells::{self, CellKey, CellRow, Methodology};
 use crate::observations::{Change, ReportColumns};
@@ -61,10 +61,7 @@ pub(crate) struct ResponseRow {
 
 impl Replay {
     /// Applies one event of the log.
-    pub(crate) fn apply(
-        &mut self,
-        logged: &crate::projector::LoggedEvent,
-    ) -> Result<(), StoreError> {
+    pub(crate) fn apply(&mut self, logged: &super::sql::LoggedEvent) -> Result<(), StoreError> {
         let corrupt = |e: serde_json::Error| {
             StoreError::Corrupt(format!(
                 "event {} #{} ({}) does not decode: {e}",
@@ -140,14 +137,13 @@ impl Replay {
             .filter(|row| row.last_sequence < seq)
     }
 
-    /// Every cell with included observations, computed, in key order.
-    pub(crate) fn cells(
-        &self,
-        methodology: &Methodology,
-    ) -> Result<Vec<(CellKey, CellStats)>, StoreError> {
-        let mut groups: BTreeMap<CellKey, Vec<CellRow>> = BTreeMap::new();
+    /// The running state of every cell with included observations, in key order.
+    pub(crate) fn cells(&self, methodology: &Methodology) -> BTreeMap<CellKey, RunningCell> {
+        let mut cells: BTreeMap<CellKey, RunningCell> = BTreeMap::new();
         for row in self.observations.values().filter(|r| r.included()) {
             let c = &row.columns;
+            let timeline = self.procedures.get(&c.procedure_code).map(|(t, _)| t);
+            let measures = cells::measure(&CellRow::of(c, row.status), timeline, methodology);
             for key in cells::keys(
                 c.geography,
                 &c.province_code,
@@ -155,43 +151,9 @@ impl Replay {
                 c.year,
                 &c.procedure_code,
             ) {
-                groups
-                    .entry(key)
-                    .or_default()
-                    .push(CellRow::of(c, row.status));
+                cells.entry(key).or_default().add(&measures);
             }
         }
-        let groups: Vec<_> = groups.into_iter().collect();
-        // Cells are independent: split them over the cores (the bootstrap dominates).
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let per_thread = groups.len().div_ceil(threads.max(1)).max(1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = groups
-                .chunks(per_thread)
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|(key, rows)| {
-                                let timeline = self.procedures.get(&key.2).map(|(t, _)| t);
-                                (
-                                    key.clone(),
-                                    cells::compute(key, rows, timeline, methodology),
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            let mut cells = Vec::with_capacity(groups.len());
-            for handle in handles {
-                // A panic is a bug in the index crate: fail the rebuild (its transaction rolls
-                // back, the old read models stay) rather than publish a partial set of cells.
-                cells.extend(handle.join().map_err(|_| {
-                    StoreError::Corrupt("a cell computation panicked; rebuild abandoned".into())
-                })?);
-            }
-            Ok(cells)
-        })
+        cells
     }
 }

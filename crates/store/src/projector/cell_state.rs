@@ -1,0 +1,296 @@
+//! Every cell's running state, in memory, so projecting an event costs the same whatever its
+//! cells hold (issue 10).
+//!
+//! A cell's statistics were recomputed from all its observations after every batch: O(cell
+//! size) per event. Here each cell keeps a [`RunningCell`] (counting trees and an
+//! order-statistic list, in `redtape-index`), and an event only removes the old measures of
+//! its observation and adds the new ones: O(log n). The state is loaded once from
+//! `observations` (at start, or when another process moved the checkpoint) and then follows
+//! the projector's own batches; it is thrown away on any failed batch, so it can never drift
+//! from the tables.
+//!
+//! The bootstrap intervals are the one part that costs more than O(log n) (B = 1000
+//! resamples, ~0.3 ms for a large cell), so a busy cell recomputes them at most once per
+//! [`INTERVAL_REFRESH`]; meanwhile the cell is published with its previous intervals and
+//! `intervals_due = 1`, and the projector refreshes every due cell as soon as it is idle. Once
+//! idle, every published figure equals a full recompute (methodology §3).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use redtape_domain::procedure_terms::ProcedureTimeline;
+use redtape_index::cell::running::RunningCell;
+use redtape_index::cell::{CellStats, Interval};
+
+use super::sql::{self, Conn};
+use crate::cells::{self, CellKey, GroupKey, Methodology, Placed};
+use crate::StoreError;
+
+/// How long a busy cell may publish its previous bootstrap intervals.
+pub(crate) const INTERVAL_REFRESH: Duration = Duration::from_secs(1);
+
+/// Cells changed by a batch, to publish at its end.
+pub(crate) type Dirty = BTreeSet<CellKey>;
+
+#[derive(Debug, Default)]
+struct Cell {
+    running: RunningCell,
+    /// The intervals last computed, and when; `None` until first computed.
+    intervals: Option<(Option<Interval>, Option<Interval>, Instant)>,
+}
+
+/// A cell to write: its key, statistics, and whether its intervals are due a refresh.
+pub(crate) type Published = (CellKey, CellStats, bool);
+
+/// The running state of every cell with an included observation.
+#[derive(Debug, Default)]
+pub(crate) struct CellState {
+    /// The checkpoint the state reflects; `None` when not loaded.
+    at: Option<(i64, i64)>,
+    cells: BTreeMap<CellKey, Cell>,
+    timelines: HashMap<String, ProcedureTimeline>,
+    /// Cells published with intervals older than their observations.
+    due: BTreeSet<CellKey>,
+}
+
+impl CellState {
+    /// Whether the state reflects the read models at `checkpoint`.
+    pub(crate) fn is_at(&self, checkpoint: (i64, i64)) -> bool {
+        self.at == Some(checkpoint)
+    }
+
+    pub(crate) fn set_at(&mut self, checkpoint: (i64, i64)) {
+        self.at = Some(checkpoint);
+    }
+
+    /// Forgets everything; the next batch loads the state again.
+    pub(crate) fn invalidate(&mut self) {
+        *self = CellState::default();
+    }
+
+    /// Loads every cell from the included observations, and which cells were published with
+    /// due intervals (by a process that stopped before refreshing them).
+    pub(crate) async fn load(
+        &mut self,
+        conn: &mut Conn<'_>,
+        checkpoint: (i64, i64),
+        methodology: &Methodology,
+    ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        self.invalidate();
+        self.timelines = sql::timelines(conn).await?;
+        let (timelines, cells) = (&self.timelines, &mut self.cells);
+        let rows = sql::each_included(conn, None, |placed| {
+            let measures = cells::measure(
+                &placed.row,
+                timelines.get(&placed.procedure_code),
+                methodology,
+            );
+            for key in placed.keys() {
+                cells.entry(key).or_default().running.add(&measures);
+            }
+        })
+        .await?;
+        self.due = sql::cells_with_due_intervals(conn).await?;
+        self.at = Some(checkpoint);
+        tracing::info!(
+            observations = rows,
+            cells = self.cells.len(),
+            due = self.due.len(),
+            elapsed = ?started.elapsed(),
+            "cell state loaded"
+        );
+        Ok(())
+    }
+
+    /// Builds the state from cells a rebuild computed (nothing due: all just computed).
+    pub(crate) fn rebuilt(
+        checkpoint: (i64, i64),
+        cells: impl IntoIterator<Item = (CellKey, RunningCell)>,
+        timelines: HashMap<String, ProcedureTimeline>,
+    ) -> CellState {
+        CellState {
+            at: Some(checkpoint),
+            cells: cells
+                .into_iter()
+                .map(|(key, running)| {
+                    let cell = Cell {
+                        running,
+                        intervals: None,
+                    };
+                    (key, cell)
+                })
+                .collect(),
+            timelines,
+            due: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn set_timeline(&mut self, code: &str, timeline: ProcedureTimeline) {
+        self.timelines.insert(code.to_string(), timeline);
+    }
+
+    /// Adds an included observation to its cells.
+    pub(crate) fn add(&mut self, placed: &Placed, methodology: &Methodology, dirty: &mut Dirty) {
+        let measures = cells::measure(
+            &placed.row,
+            self.timelines.get(&placed.procedure_code),
+            methodology,
+        );
+        for key in placed.keys() {
+            self.cells
+                .entry(key.clone())
+                .or_default()
+                .running
+                .add(&measures);
+            dirty.insert(key);
+        }
+    }
+
+    /// Removes an included observation from its cells; false if a cell did not hold it (the
+    /// state no longer matches the tables: the caller must reload).
+    pub(crate) fn remove(
+        &mut self,
+        placed: &Placed,
+        methodology: &Methodology,
+        dirty: &mut Dirty,
+    ) -> bool {
+        let measures = cells::measure(
+            &placed.row,
+            self.timelines.get(&placed.procedure_code),
+            methodology,
+        );
+        let mut held = true;
+        for key in placed.keys() {
+            held &= self
+                .cells
+                .get_mut(&key)
+                .is_some_and(|cell| cell.running.remove(&measures));
+            dirty.insert(key);
+        }
+        held
+    }
+
+    /// Reloads every cell of one procedure from the tables (after new terms, which can change
+    /// the on-time verdict of each of its observations). Marks the old and new cells dirty.
+    pub(crate) async fn reload_procedure(
+        &mut self,
+        conn: &mut Conn<'_>,
+        code: &str,
+        methodology: &Methodology,
+        dirty: &mut Dirty,
+    ) -> Result<(), StoreError> {
+        let old: Vec<CellKey> = self.cells.keys().filter(|k| k.2 == code).cloned().collect();
+        for key in old {
+            self.cells.remove(&key);
+            dirty.insert(key);
+        }
+        let (timelines, cells) = (&self.timelines, &mut self.cells);
+        sql::each_included(conn, Some(code), |placed| {
+            let measures = cells::measure(
+                &placed.row,
+                timelines.get(&placed.procedure_code),
+                methodology,
+            );
+            for key in placed.keys() {
+                cells.entry(key.clone()).or_default().running.add(&measures);
+                dirty.insert(key);
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The statistics of the dirty cells, to write, and the dirty cells that are now empty,
+    /// to delete. Intervals are recomputed where due (see the module docs), for every cell
+    /// when `all_intervals`.
+    pub(crate) fn publish(
+        &mut self,
+        dirty: &Dirty,
+        methodology: &Methodology,
+        all_intervals: bool,
+    ) -> (Vec<Published>, Vec<CellKey>) {
+        let now = Instant::now();
+        let (mut write, mut delete) = (Vec::new(), Vec::new());
+        for key in dirty {
+            let Some(cell) = self.cells.get_mut(key).filter(|c| !c.running.is_empty()) else {
+                self.cells.remove(key);
+                self.due.remove(key);
+                delete.push(key.clone());
+                continue;
+            };
+            let mut stats = cell.running.stats_without_intervals(methodology.k);
+            let due = if stats.suppressed {
+                // compute() gives a suppressed cell no intervals; nothing to refresh later.
+                cell.intervals = None;
+                false
+            } else {
+                let fresh = cell
+                    .intervals
+                    .as_ref()
+                    .is_some_and(|(_, _, at)| now.duration_since(*at) < INTERVAL_REFRESH);
+                if all_intervals || !fresh {
+                    let (days, cost) = cell.running.intervals(methodology.k, &cells::seed_key(key));
+                    cell.intervals = Some((days, cost, now));
+                    false
+                } else {
+                    true
+                }
+            };
+            if let Some((days, cost, _)) = cell.intervals {
+                stats.median_days_ci = days;
+                stats.median_cost_ci = cost;
+            }
+            if due {
+                self.due.insert(key.clone());
+            } else {
+                self.due.remove(key);
+            }
+            write.push((key.clone(), stats, due));
+        }
+        (write, delete)
+    }
+
+    /// Cells whose intervals should be refreshed now: due for at least
+    /// [`INTERVAL_REFRESH`], or all due cells when `all`.
+    pub(crate) fn due(&self, all: bool) -> Dirty {
+        let now = Instant::now();
+        self.due
+            .iter()
+            .filter(|key| {
+                all || self.cells.get(*key).is_none_or(|c| {
+                    c.intervals
+                        .as_ref()
+                        .is_none_or(|(_, _, at)| now.duration_since(*at) >= INTERVAL_REFRESH)
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn has_due(&self) -> bool {
+        !self.due.is_empty()
+    }
+
+    /// The CBI and rank of every ranked province of a group, from the cells in memory.
+    pub(crate) fn ranked(
+        &self,
+        group: &GroupKey,
+        methodology: &Methodology,
+    ) -> Vec<(String, f64, i32)> {
+        let from = (group.0.clone(), group.1, group.2.clone(), String::new());
+        let rows: Vec<cells::GroupRow> = self
+            .cells
+            .range(from..)
+            .take_while(|(k, _)| k.0 == group.0 && k.1 == group.1 && k.2 == group.2)
+            .filter(|(_, c)| !c.running.is_empty())
+            .map(|(k, c)| cells::group_row(&k.3, &c.running.stats_without_intervals(methodology.k)))
+            .collect();
+        cells::rank_group(&rows)
+    }
+
+    /// Approximate heap bytes of the running cells (for the memory budget).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.cells.values().map(|c| c.running.heap_bytes()).sum()
+    }
+}

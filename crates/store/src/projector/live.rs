@@ -1,0 +1,229 @@
+//! The live step: one batch of events applied to the read models, in the caller's
+//! transaction.
+//!
+//! Rows are written with as few statements as the batch allows (new observations in one
+//! multi-row insert; amendments and status changes one statement each, in log order), and
+//! the cells follow through their running state: each observation the batch touched is
+//! removed from the cells it was in before the batch and added to the cells it is in after,
+//! so the cost of a batch depends on its events, not on how many observations the cells hold.
+
+use std::collections::{BTreeSet, HashMap};
+
+use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
+use redtape_domain::submission::{Status, Submission};
+
+use super::cell_state::{CellState, Dirty};
+use super::sql::{self, Conn, LoggedEvent, NewRow};
+use crate::cells::{Methodology, Placed};
+use crate::observations::{Change, ReportColumns};
+use crate::StoreError;
+
+/// What a batch did.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    /// The checkpoint after the batch.
+    pub checkpoint: (i64, i64),
+    pub events: usize,
+    /// A procedure event was applied (the catalogue must be reloaded).
+    pub procedures: bool,
+}
+
+/// An observation the batch touched: how the cells saw it before the batch, and now.
+struct Touched {
+    before: Option<Placed>,
+    now: Option<Placed>,
+}
+
+/// A new observation row held until the next flush.
+struct Pending {
+    id: String,
+    filer: String,
+    columns: ReportColumns,
+    at: String,
+    sequence: i64,
+}
+
+/// Applies up to `limit` events after `checkpoint` and publishes the cells they changed.
+pub(crate) async fn step(
+    conn: &mut Conn<'_>,
+    state: &mut CellState,
+    checkpoint: (i64, i64),
+    limit: i64,
+    methodology: &Methodology,
+) -> Result<Applied, StoreError> {
+    let events = sql::next_events(conn, checkpoint, limit).await?;
+    let mut touched: HashMap<String, Touched> = HashMap::new();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut reformed: BTreeSet<String> = BTreeSet::new();
+    let mut last = checkpoint;
+    for event in &events {
+        last = (event.txid, event.position);
+        if event.aggregate_type == <ProcedureTimeline as cqrs_es::Aggregate>::TYPE {
+            flush(conn, &mut pending).await?;
+            let timeline = apply_procedure(conn, event).await?;
+            state.set_timeline(&event.aggregate_id, timeline);
+            reformed.insert(event.aggregate_id.clone());
+            continue;
+        }
+        if event.aggregate_type != <Submission as cqrs_es::Aggregate>::TYPE {
+            continue;
+        }
+        let change = Change::decode(&event.payload).map_err(|e| corrupt(event, e))?;
+        let (id, seq) = (event.aggregate_id.as_str(), event.sequence);
+        if let Change::Insert { filer, columns, at } = change {
+            if !touched.contains_key(id) {
+                // A new submission: no row before this batch (a row that exists would be left
+                // alone by the insert, and the checkpoint never lets that happen).
+                let now = Some(Placed::of(&columns, Status::Received.as_str()));
+                touched.insert(id.to_string(), Touched { before: None, now });
+                pending.push(Pending {
+                    id: id.to_string(),
+                    filer,
+                    columns,
+                    at,
+                    sequence: seq,
+                });
+            }
+            continue;
+        }
+        // Later events of a submission change its row in place: write the batch's new rows
+        // first, so the statements run in log order.
+        flush(conn, &mut pending).await?;
+        if !touched.contains_key(id) {
+            let before = sql::placed(conn, id).await?;
+            let now = before.clone();
+            touched.insert(id.to_string(), Touched { before, now });
+        }
+        let Some(row) = touched.get_mut(id) else {
+            continue;
+        };
+        match change {
+            Change::Insert { .. } => {}
+            Change::Amend { columns, at } => {
+                if sql::amend(conn, id, &columns, &at, seq).await? {
+                    let status = row.now.as_ref().map_or(Status::Received.as_str(), |p| {
+                        Status::parse(&p.row.status)
+                            .map_or(Status::Received, Status::after_amendment)
+                            .as_str()
+                    });
+                    row.now = Some(Placed::of(&columns, status));
+                }
+            }
+            Change::Status { status, at } => {
+                if sql::set_status(conn, id, status, &at, seq).await? {
+                    if let Some(now) = row.now.as_mut() {
+                        now.row.status = status.to_string();
+                    }
+                }
+            }
+            Change::Response { agency, status, at } => {
+                sql::insert_response(conn, id, seq, &agency, status, &at).await?;
+            }
+        }
+    }
+    flush(conn, &mut pending).await?;
+
+    let mut dirty = Dirty::new();
+    for row in touched.values() {
+        if row.before == row.now {
+            continue;
+        }
+        // A reformed procedure's cells are reloaded below, with the new terms.
+        let reloaded = |p: &Placed| reformed.contains(&p.procedure_code);
+        if let Some(before) = row.before.as_ref().filter(|p| p.included() && !reloaded(p)) {
+            if !state.remove(before, methodology, &mut dirty) {
+                return Err(StoreError::Corrupt(format!(
+                    "cell state lost an observation of {}; reloading",
+                    before.procedure_code
+                )));
+            }
+        }
+        if let Some(now) = row.now.as_ref().filter(|p| p.included() && !reloaded(p)) {
+            state.add(now, methodology, &mut dirty);
+        }
+    }
+    for code in &reformed {
+        state
+            .reload_procedure(conn, code, methodology, &mut dirty)
+            .await?;
+    }
+    // Cells whose intervals waited long enough are refreshed with the batch.
+    dirty.extend(state.due(false));
+    publish(conn, state, &dirty, methodology, false).await?;
+    Ok(Applied {
+        checkpoint: last,
+        events: events.len(),
+        procedures: !reformed.is_empty(),
+    })
+}
+
+/// Writes the dirty cells and the CBI of their groups.
+pub(crate) async fn publish(
+    conn: &mut Conn<'_>,
+    state: &mut CellState,
+    dirty: &Dirty,
+    methodology: &Methodology,
+    all_intervals: bool,
+) -> Result<(), StoreError> {
+    let (write, delete) = state.publish(dirty, methodology, all_intervals);
+    sql::write_cells(conn, &write).await?;
+    for key in &delete {
+        sql::delete_cell(conn, key).await?;
+    }
+    // A changed cell can change the CBI of every province of its group. A refresh of
+    // intervals alone changes no CBI, but costs little: a group is at most 63 cells.
+    let groups: BTreeSet<_> = dirty.iter().map(crate::cells::group_of).collect();
+    for group in &groups {
+        sql::write_cbi(conn, group, &state.ranked(group, methodology)).await?;
+    }
+    Ok(())
+}
+
+/// Writes the new rows held so far.
+async fn flush(conn: &mut Conn<'_>, pending: &mut Vec<Pending>) -> Result<(), StoreError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<NewRow<'_>> = pending
+        .iter()
+        .map(|p| NewRow {
+            id: &p.id,
+            status: Status::Received.as_str(),
+            filer: &p.filer,
+            columns: &p.columns,
+            amendments: 0,
+            filed_at: &p.at,
+            updated_at: &p.at,
+            last_sequence: p.sequence,
+        })
+        .collect();
+    sql::insert_observations(conn, &rows).await?;
+    pending.clear();
+    Ok(())
+}
+
+/// Folds a Procedure event into the procedure's stored timeline; returns the timeline.
+async fn apply_procedure(
+    conn: &mut Conn<'_>,
+    logged: &LoggedEvent,
+) -> Result<ProcedureTimeline, StoreError> {
+    let event: ProcedureEvent =
+        serde_json::from_str(&logged.payload).map_err(|e| corrupt(logged, e))?;
+    let (mut timeline, applied) = sql::procedure(conn, &logged.aggregate_id)
+        .await?
+        .unwrap_or_else(|| (ProcedureTimeline::default(), -1));
+    if applied >= logged.sequence {
+        // Applied already (never happens with the checkpoint; cheap to guard).
+        return Ok(timeline);
+    }
+    cqrs_es::Aggregate::apply(&mut timeline, event);
+    sql::write_procedure(conn, &logged.aggregate_id, &timeline, logged.sequence).await?;
+    Ok(timeline)
+}
+
+pub(crate) fn corrupt(logged: &LoggedEvent, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!(
+        "event {} #{} ({}) does not decode: {e}",
+        logged.aggregate_id, logged.sequence, logged.event_type
+    ))
+}

@@ -1,0 +1,371 @@
+//! The checkpointed, exactly-once projector (DESIGN.md "Storage").
+//!
+//! It tails the event log in commit order from a stored checkpoint and applies each event to
+//! the read models, updating the checkpoint in the same transaction: a crash anywhere loses
+//! nothing and applies nothing twice.
+//!
+//! - PostgreSQL: events are read in `(txid, position)` order, and only from transactions older
+//!   than the oldest one still running (`pg_snapshot_xmin`). A `position` alone is handed out
+//!   at insert, not at commit, so a slow transaction could commit a lower position after a
+//!   higher one was projected; gating on xmin means that can never be skipped. The checkpoint
+//!   row is locked `FOR UPDATE`, so concurrent projectors (a replica, the CLI) serialize.
+//! - SQLite: a single writer, so `event_log.position` order is commit order; the batch runs
+//!   in a `BEGIN IMMEDIATE` transaction, which also serializes projectors.
+//!
+//! The pieces, by job:
+//! - [`sql`]: every statement, written once for both stores;
+//! - [`live`]: one batch of events applied to rows and cells;
+//! - [`cell_state`]: each cell's running statistics in memory, so a batch costs the same
+//!   whatever the cells hold;
+//! - [`rebuild`] and [`replay`]: the whole log replayed into emptied read models;
+//! - [`run`]: the loop that projects whenever woken, and refreshes intervals when idle.
+
+mod cell_state;
+mod live;
+mod rebuild;
+mod replay;
+mod run;
+pub(crate) mod sql;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use crate::cells::Methodology;
+use crate::db::Db;
+use crate::StoreError;
+use cell_state::CellState;
+use sql::Conn;
+
+pub use sql::OBSERVATIONS;
+
+/// The built-in methodology configuration, built once. The embedded calendar is checked by
+/// the index crate's tests, so the fallback (no holidays) is never expected to run; it is
+/// logged loudly if it does.
+fn default_methodology() -> Arc<Methodology> {
+    static DEFAULT: std::sync::OnceLock<Arc<Methodology>> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            Arc::new(Methodology::vietnam().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "built-in calendar unreadable; using weekdays only");
+                Methodology {
+                    calendar: redtape_index::calendar::WorkingCalendar::new(
+                        Default::default(),
+                        chrono::NaiveDate::MIN,
+                        chrono::NaiveDate::MIN,
+                    ),
+                    tariffs: redtape_index::tariff::HourlyTariffs::vietnam_minimum_wage(),
+                    k: redtape_index::cell::DEFAULT_K,
+                }
+            }))
+        })
+        .clone()
+}
+
+/// How long a catch-up waits for events held back by another transaction.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Events per transaction: large enough to amortise commits, small enough that a live batch
+/// holds the SQLite write lock only briefly.
+const BATCH: i64 = 500;
+
+/// Events per transaction when catching up on a backlog (at start, after `demo-data`): fewer
+/// commits, and nothing waits on the write lock then.
+const CATCH_UP_BATCH: i64 = 10_000;
+
+/// Where the observations projection stands: `(txid, position)` of the last event applied.
+/// Every read model moves only when it does, so it versions the live data (ETags).
+pub async fn checkpoint(db: &Db) -> Result<(i64, i64), StoreError> {
+    Ok(crate::on_pool!(db, pool =>
+        sqlx::query_as("SELECT txid, position FROM projector_checkpoints WHERE name = $1")
+            .bind(OBSERVATIONS)
+            .fetch_one(pool).await)?)
+}
+
+/// How far the projector is behind the head of the event log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lag {
+    /// Committed events not applied yet.
+    pub events: i64,
+    /// Age of the oldest of them, in seconds (0 when there is none).
+    pub seconds: f64,
+}
+
+/// Reads the projector's lag from the store, so it is right whichever process projects.
+pub async fn lag(db: &Db) -> Result<Lag, StoreError> {
+    let (txid, position) = checkpoint(db).await?;
+    let (events, seconds): (i64, Option<f64>) = match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT count(*), \
+                 EXTRACT(EPOCH FROM clock_timestamp() - min(recorded_at))::float8 \
+                 FROM events WHERE (txid, position) > ($1, $2)",
+            )
+            .bind(txid)
+            .bind(position)
+            .fetch_one(pool)
+            .await?
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT count(*), unixepoch('subsec') - min(recorded_at) \
+                 FROM event_log WHERE position > $1",
+            )
+            .bind(position)
+            .fetch_one(pool)
+            .await?
+        }
+    };
+    Ok(Lag {
+        events,
+        seconds: if events == 0 {
+            0.0
+        } else {
+            seconds.unwrap_or(0.0).max(0.0)
+        },
+    })
+}
+
+/// Maintains the read models from the event log.
+#[derive(Clone)]
+pub struct Projector {
+    db: Db,
+    /// Reloaded after a batch that changed a procedure.
+    catalogue: Option<Arc<crate::Catalogue>>,
+    methodology: Arc<Methodology>,
+    /// Shared by the clones of one projector (the run loop, a release's settle), which take
+    /// turns: a batch holds it from its first read to its commit.
+    cells: Arc<Mutex<CellState>>,
+}
+
+/// What a transaction should do besides applying events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intervals {
+    /// Refresh the intervals that have waited [`cell_state::INTERVAL_REFRESH`].
+    WhenDue,
+    /// Refresh every waiting interval (the projector is idle, or a reader needs exact
+    /// figures).
+    All,
+}
+
+impl Projector {
+    /// A projector with the default methodology configuration.
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            catalogue: None,
+            methodology: default_methodology(),
+            cells: Default::default(),
+        }
+    }
+
+    /// Uses this methodology configuration (calendar, tariffs, k).
+    pub fn with_methodology(mut self, methodology: Arc<Methodology>) -> Self {
+        self.methodology = methodology;
+        self
+    }
+
+    /// The methodology configuration in use (its disclosure threshold also applies to other
+    /// published statistics).
+    pub fn methodology(&self) -> &Methodology {
+        &self.methodology
+    }
+
+    /// Keeps `catalogue` in step with the procedure events it projects.
+    pub fn with_catalogue(mut self, catalogue: Arc<crate::Catalogue>) -> Self {
+        self.catalogue = Some(catalogue);
+        self
+    }
+
+    /// Projects one batch in one transaction; returns how many events it applied.
+    pub async fn run_batch(&self) -> Result<usize, StoreError> {
+        Ok(self.transaction(BATCH, Intervals::WhenDue).await?.0)
+    }
+
+    /// The commit-order key of the newest event committed so far, if any.
+    async fn target(&self) -> Result<Option<(i64, i64)>, StoreError> {
+        let row: Option<(i64, i64)> = match &self.db {
+            Db::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT txid, position FROM events ORDER BY txid DESC, position DESC LIMIT 1",
+                )
+                .fetch_optional(pool)
+                .await?
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_as("SELECT 0, position FROM event_log ORDER BY position DESC LIMIT 1")
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(row)
+    }
+
+    /// Projects every event committed before the call (and any that come meanwhile), with
+    /// every bootstrap interval up to date; returns how many events were applied.
+    ///
+    /// On PostgreSQL an event can be committed yet not projectable for a moment: a
+    /// transaction that started earlier (in any database of the cluster) is still running,
+    /// and the xmin gate waits for it so nothing is skipped. So this does not stop at the
+    /// first empty batch; it waits, briefly polling, until the checkpoint has passed the
+    /// newest event seen at the start, or `deadline` elapses (then the live loop carries on).
+    pub async fn catch_up(&self) -> Result<u64, StoreError> {
+        self.catch_up_within(DEFAULT_DEADLINE).await
+    }
+
+    pub async fn catch_up_within(&self, deadline: Duration) -> Result<u64, StoreError> {
+        Ok(self.catch_up_reporting(deadline).await?.0)
+    }
+
+    /// Catches up like [`Self::catch_up_within`] and tells whether every event committed
+    /// before the call is now projected, for readers that must see a settled state (an
+    /// annual release freezes the cells) rather than a recent one.
+    pub async fn settle(&self, deadline: Duration) -> Result<bool, StoreError> {
+        let reached = self.catch_up_reporting(deadline).await?.1;
+        if let Some(catalogue) = &self.catalogue {
+            // Another projector may have applied a procedure event and not reloaded yet.
+            catalogue.refresh(&self.db).await?;
+        }
+        Ok(reached)
+    }
+
+    async fn catch_up_reporting(&self, deadline: Duration) -> Result<(u64, bool), StoreError> {
+        let started = std::time::Instant::now();
+        let target = self.target().await?;
+        let mut total = 0u64;
+        loop {
+            let (n, checkpoint) = self.transaction(CATCH_UP_BATCH, Intervals::All).await?;
+            total += n as u64;
+            let reached = target.is_none_or(|t| checkpoint >= t);
+            if n == 0 && reached {
+                return Ok((total, true));
+            }
+            if n == 0 {
+                if started.elapsed() > deadline {
+                    tracing::warn!(
+                        ?target,
+                        ?checkpoint,
+                        "projection is held back by a long-running transaction"
+                    );
+                    return Ok((total, false));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    /// Replays the whole log into empty read models in ONE transaction, so readers see the
+    /// old tables until the new ones are complete (an atomic swap), and the live projector
+    /// waits on the checkpoint lock meanwhile. Every event committed before the call is
+    /// included. Returns the number of events replayed.
+    pub async fn rebuild(&self) -> Result<u64, StoreError> {
+        let target = self.target().await?;
+        let mut cells = self.cells.lock().await;
+        cells.invalidate();
+        let (applied, state) = match &self.db {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let done =
+                    rebuild::rebuild(&mut Conn::Pg(&mut tx), target, &self.methodology).await?;
+                tx.commit().await?;
+                done
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let done =
+                    rebuild::rebuild(&mut Conn::Lite(&mut tx), target, &self.methodology).await?;
+                tx.commit().await?;
+                done
+            }
+        };
+        *cells = state;
+        drop(cells);
+        if let Some(catalogue) = &self.catalogue {
+            catalogue.reload(&self.db).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Projects one batch in one transaction; returns how many events it applied and the
+    /// checkpoint after it. The cell state is thrown away if the transaction does not commit.
+    async fn transaction(
+        &self,
+        limit: i64,
+        intervals: Intervals,
+    ) -> Result<(usize, (i64, i64)), StoreError> {
+        let mut cells = self.cells.lock().await;
+        let outcome = match &self.db {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let applied = self
+                    .batch(&mut Conn::Pg(&mut tx), &mut cells, limit, intervals)
+                    .await;
+                match applied {
+                    Ok(applied) => tx.commit().await.map(|()| applied).map_err(Into::into),
+                    Err(e) => Err(e),
+                }
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let applied = self
+                    .batch(&mut Conn::Lite(&mut tx), &mut cells, limit, intervals)
+                    .await;
+                match applied {
+                    Ok(applied) => tx.commit().await.map(|()| applied).map_err(Into::into),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let applied = match outcome {
+            Ok(applied) => applied,
+            Err(e) => {
+                // The tables rolled back; the state in memory did not.
+                cells.invalidate();
+                return Err(e);
+            }
+        };
+        cells.set_at(applied.checkpoint);
+        drop(cells);
+        if applied.procedures {
+            if let Some(catalogue) = &self.catalogue {
+                catalogue.reload(&self.db).await?;
+            }
+        }
+        Ok((applied.events, applied.checkpoint))
+    }
+
+    /// The body of [`Self::transaction`].
+    async fn batch(
+        &self,
+        conn: &mut Conn<'_>,
+        cells: &mut CellState,
+        limit: i64,
+        intervals: Intervals,
+    ) -> Result<live::Applied, StoreError> {
+        let checkpoint = sql::lock_checkpoint(conn).await?;
+        if !cells.is_at(checkpoint) {
+            // First batch, or another process projected since our last one.
+            cells.load(conn, checkpoint, &self.methodology).await?;
+        }
+        let applied = live::step(conn, cells, checkpoint, limit, &self.methodology).await?;
+        if intervals == Intervals::All && applied.events == 0 && cells.has_due() {
+            let due = cells.due(true);
+            live::publish(conn, cells, &due, &self.methodology, true).await?;
+        }
+        if applied.events > 0 {
+            sql::save_checkpoint(conn, applied.checkpoint).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Whether some published intervals wait for a refresh.
+    async fn has_due(&self) -> bool {
+        self.cells.lock().await.has_due()
+    }
+
+    /// Approximate heap bytes of the cells' running state.
+    pub async fn cell_state_bytes(&self) -> usize {
+        self.cells.lock().await.heap_bytes()
+    }
+}

@@ -1,0 +1,394 @@
+//! The projector's SQL, one function per statement, each written once for both stores.
+//!
+//! The two sqlx drivers have different connection types but take the same SQL text (`$n`
+//! binds work on SQLite too), so each function matches on [`Conn`] and runs the same body in
+//! both arms through [`on_conn!`]. Only the checkpoint lock and the commit-order read differ
+//! between the stores, and those are named constants below.
+
+use std::collections::HashMap;
+
+use super::cell_state::Published;
+use crate::cells::{self, CellKey, GroupKey, Placed};
+use crate::observations::ReportColumns;
+use crate::StoreError;
+use futures::TryStreamExt;
+use redtape_domain::procedure_terms::ProcedureTimeline;
+
+/// A connection (in practice a transaction) on either store.
+pub(crate) enum Conn<'a> {
+    Pg(&'a mut sqlx::PgConnection),
+    Lite(&'a mut sqlx::SqliteConnection),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection and `$db` to its sqlx database
+/// type (for query builders). The body is compiled once per store.
+macro_rules! on_conn {
+    ($conn:expr, $c:ident, $db:ident => $body:expr) => {
+        match $conn {
+            $crate::projector::sql::Conn::Pg($c) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Postgres;
+                let $c: &mut sqlx::PgConnection = &mut **$c;
+                $body
+            }
+            $crate::projector::sql::Conn::Lite($c) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Sqlite;
+                let $c: &mut sqlx::SqliteConnection = &mut **$c;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_conn;
+
+/// Name of the checkpoint row of the read models.
+pub const OBSERVATIONS: &str = "observations";
+
+/// A row of the event log in commit order.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LoggedEvent {
+    pub txid: i64,
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub payload: String,
+}
+
+/// PostgreSQL: the checkpoint row locked, so concurrent projectors (replicas, the CLI)
+/// serialize. SQLite: the transaction is `BEGIN IMMEDIATE`, which already serializes them.
+const PG_LOCK: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1 FOR UPDATE";
+const LITE_LOCK: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1";
+const SAVE: &str = "UPDATE projector_checkpoints SET txid = $2, position = $3 WHERE name = $1";
+
+/// PostgreSQL: only rows of transactions older than the oldest one still running, in
+/// (txid, position) order, so a slow transaction's events are never skipped.
+pub(crate) const PG_NEXT: &str = "SELECT txid, position, aggregate_type, aggregate_id, \
+    sequence, event_type, payload::text AS payload FROM events \
+    WHERE (txid, position) > ($1, $2) \
+      AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+    ORDER BY txid, position LIMIT $3";
+
+/// SQLite: one writer, so `event_log.position` order is commit order.
+pub(crate) const LITE_NEXT: &str = "SELECT 0 AS txid, l.position AS position, \
+    e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.payload FROM event_log l \
+    JOIN events e ON e.aggregate_type = l.aggregate_type AND e.aggregate_id = l.aggregate_id \
+     AND e.sequence = l.sequence \
+    WHERE l.position > $2 AND $1 = 0 ORDER BY l.position LIMIT $3";
+
+/// Locks (PostgreSQL) and reads the checkpoint.
+pub(crate) async fn lock_checkpoint(conn: &mut Conn<'_>) -> Result<(i64, i64), StoreError> {
+    let lock = match conn {
+        Conn::Pg(_) => PG_LOCK,
+        Conn::Lite(_) => LITE_LOCK,
+    };
+    Ok(on_conn!(conn, c, DB => sqlx::query_as(lock).bind(OBSERVATIONS).fetch_one(c).await)?)
+}
+
+pub(crate) async fn save_checkpoint(
+    conn: &mut Conn<'_>,
+    checkpoint: (i64, i64),
+) -> Result<(), StoreError> {
+    on_conn!(conn, c, DB => sqlx::query(SAVE)
+        .bind(OBSERVATIONS)
+        .bind(checkpoint.0)
+        .bind(checkpoint.1)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Up to `limit` events after `checkpoint`, in commit order.
+pub(crate) async fn next_events(
+    conn: &mut Conn<'_>,
+    checkpoint: (i64, i64),
+    limit: i64,
+) -> Result<Vec<LoggedEvent>, StoreError> {
+    let next = match conn {
+        Conn::Pg(_) => PG_NEXT,
+        Conn::Lite(_) => LITE_NEXT,
+    };
+    Ok(on_conn!(conn, c, DB => sqlx::query_as(next)
+        .bind(checkpoint.0)
+        .bind(checkpoint.1)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// A new observation row, as the projector writes it.
+pub(crate) struct NewRow<'a> {
+    pub id: &'a str,
+    pub status: &'static str,
+    pub filer: &'a str,
+    pub columns: &'a ReportColumns,
+    pub amendments: i32,
+    pub filed_at: &'a str,
+    pub updated_at: &'a str,
+    pub last_sequence: i64,
+}
+
+/// The observation columns of a multi-row insert, in `push_values` order.
+const INSERT_OBSERVATIONS: &str = "INSERT INTO observations (submission_id, status, filer_id, \
+    kind, procedure_code, geography, province_code, province_vn34, year, submitted_on, \
+    completed_on, experienced_on, outcome, channel, categories, official_fees, \
+    unofficial_payments, external_services, staff_hours, visits, amendments, filed_at, \
+    updated_at, last_sequence) ";
+
+/// Observation rows per multi-row insert (24 binds each: 24,000 binds, below SQLite's 32,766
+/// and PostgreSQL's 65,535).
+const ROWS_PER_INSERT: usize = 1000;
+
+/// Inserts new observation rows, many per statement. A row that exists already is left
+/// alone (an event is never applied twice; the checkpoint makes that impossible anyway).
+pub(crate) async fn insert_observations(
+    conn: &mut Conn<'_>,
+    rows: &[NewRow<'_>],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        on_conn!(conn, c, DB => {
+            let mut insert = sqlx::QueryBuilder::<DB>::new(INSERT_OBSERVATIONS);
+            insert.push_values(chunk, |mut row, o| {
+                row.push_bind(o.id).push_bind(o.status).push_bind(o.filer);
+                crate::bind_report!(row, o.columns, push_bind)
+                    .push_bind(o.amendments)
+                    .push_bind(o.filed_at)
+                    .push_bind(o.updated_at)
+                    .push_bind(o.last_sequence);
+            });
+            insert.push(" ON CONFLICT (submission_id) DO NOTHING");
+            insert.build().execute(c).await
+        .map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+/// What the cells need of one observation row; `None` if there is no such row.
+pub(crate) async fn placed(conn: &mut Conn<'_>, id: &str) -> Result<Option<Placed>, StoreError> {
+    let sql = format!("{} WHERE submission_id = $1", cells::SELECT_PLACED);
+    Ok(on_conn!(conn, c, DB => sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?)
+}
+
+/// Applies an amendment to a row; false if the row is absent or already past `sequence`.
+pub(crate) async fn amend(
+    conn: &mut Conn<'_>,
+    id: &str,
+    columns: &ReportColumns,
+    at: &str,
+    sequence: i64,
+) -> Result<bool, StoreError> {
+    let done = on_conn!(conn, c, DB => {
+        let query = sqlx::query(crate::observations::AMEND).bind(id);
+        crate::bind_report!(query, columns).bind(at).bind(sequence).execute(c).await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
+/// Sets a row's status; false if the row is absent or already past `sequence`.
+pub(crate) async fn set_status(
+    conn: &mut Conn<'_>,
+    id: &str,
+    status: &str,
+    at: &str,
+    sequence: i64,
+) -> Result<bool, StoreError> {
+    let done = on_conn!(conn, c, DB => sqlx::query(crate::observations::SET_STATUS)
+        .bind(id)
+        .bind(status)
+        .bind(at)
+        .bind(sequence)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// A row of the `responses` read model.
+pub(crate) async fn insert_response(
+    conn: &mut Conn<'_>,
+    id: &str,
+    sequence: i64,
+    agency: &str,
+    status: &str,
+    at: &str,
+) -> Result<(), StoreError> {
+    on_conn!(conn, c, DB => sqlx::query(crate::observations::INSERT_RESPONSE)
+        .bind(id)
+        .bind(sequence)
+        .bind(agency)
+        .bind(status)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// A procedure's stored timeline and the sequence of its last applied event.
+pub(crate) async fn procedure(
+    conn: &mut Conn<'_>,
+    code: &str,
+) -> Result<Option<(ProcedureTimeline, i64)>, StoreError> {
+    let row: Option<(String, i64)> = on_conn!(conn, c, DB => sqlx::query_as(
+        "SELECT timeline, last_sequence FROM procedures WHERE code = $1")
+        .bind(code)
+        .fetch_optional(c)
+        .await)?;
+    row.map(|(json, seq)| {
+        serde_json::from_str(&json)
+            .map(|t| (t, seq))
+            .map_err(|e| StoreError::Corrupt(format!("procedure {code}: {e}")))
+    })
+    .transpose()
+}
+
+/// Every procedure's timeline (the cells' statutory limits).
+pub(crate) async fn timelines(
+    conn: &mut Conn<'_>,
+) -> Result<HashMap<String, ProcedureTimeline>, StoreError> {
+    let rows: Vec<(String, String)> = on_conn!(conn, c, DB => sqlx::query_as(
+        "SELECT code, timeline FROM procedures")
+        .fetch_all(c)
+        .await)?;
+    rows.into_iter()
+        .map(|(code, json)| {
+            let timeline = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("procedure {code}: {e}")))?;
+            Ok((code, timeline))
+        })
+        .collect()
+}
+
+pub(crate) async fn write_procedure(
+    conn: &mut Conn<'_>,
+    code: &str,
+    timeline: &ProcedureTimeline,
+    sequence: i64,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(timeline).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    on_conn!(conn, c, DB => sqlx::query(
+        "INSERT INTO procedures (code, name_vi, name_en, timeline, last_sequence) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (code) DO UPDATE SET \
+         name_vi = excluded.name_vi, name_en = excluded.name_en, \
+         timeline = excluded.timeline, last_sequence = excluded.last_sequence")
+        .bind(code)
+        .bind(&timeline.name_vi)
+        .bind(&timeline.name_en)
+        .bind(json)
+        .bind(sequence)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Calls `each` with every included observation (of one procedure, or all), streamed: the
+/// cells are loaded without holding every row at once.
+pub(crate) async fn each_included(
+    conn: &mut Conn<'_>,
+    procedure: Option<&str>,
+    mut each: impl FnMut(Placed),
+) -> Result<u64, StoreError> {
+    let mut sql = format!(
+        "{} WHERE status IN ('received', 'verified')",
+        cells::SELECT_PLACED
+    );
+    if procedure.is_some() {
+        sql.push_str(" AND procedure_code = $1");
+    }
+    let mut n = 0u64;
+    on_conn!(conn, c, DB => {
+        let mut query = sqlx::query_as::<DB, Placed>(&sql);
+        if let Some(code) = procedure {
+            query = query.bind(code);
+        }
+        let mut rows = query.fetch(c);
+        while let Some(row) = rows.try_next().await? {
+            each(row);
+            n += 1;
+        }
+    });
+    Ok(n)
+}
+
+/// Inserts or replaces cells, many per statement.
+pub(crate) async fn write_cells(
+    conn: &mut Conn<'_>,
+    computed: &[Published],
+) -> Result<(), StoreError> {
+    for chunk in computed.chunks(cells::CHUNK) {
+        on_conn!(conn, c, DB => {
+            let mut insert = sqlx::QueryBuilder::<DB>::new(cells::INSERT);
+            insert.push_values(chunk, |mut row, (key, stats, due)| {
+                cells::bind_cell!(row, key, stats).push_bind(i32::from(*due));
+            });
+            insert.push(cells::ON_CONFLICT);
+            insert.build().execute(c).await
+        .map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+/// The cells published with intervals due a refresh.
+pub(crate) async fn cells_with_due_intervals(
+    conn: &mut Conn<'_>,
+) -> Result<std::collections::BTreeSet<CellKey>, StoreError> {
+    let rows: Vec<CellKey> = on_conn!(conn, c, DB => sqlx::query_as(
+        "SELECT geography, year, procedure_code, province_code FROM index_cells \
+         WHERE intervals_due = 1")
+        .fetch_all(c)
+        .await)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Removes a cell that no longer has any included observation.
+pub(crate) async fn delete_cell(conn: &mut Conn<'_>, key: &CellKey) -> Result<(), StoreError> {
+    on_conn!(conn, c, DB => sqlx::query(cells::DELETE)
+        .bind(&key.0)
+        .bind(key.1)
+        .bind(&key.2)
+        .bind(&key.3)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a group's CBI rows with `ranked` (province, CBI, rank).
+pub(crate) async fn write_cbi(
+    conn: &mut Conn<'_>,
+    group: &GroupKey,
+    ranked: &[(String, f64, i32)],
+) -> Result<(), StoreError> {
+    on_conn!(conn, c, DB => sqlx::query(cells::DELETE_CBI)
+        .bind(&group.0)
+        .bind(group.1)
+        .bind(&group.2)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if ranked.is_empty() {
+        return Ok(());
+    }
+    // 6 binds per row, and a group holds at most 63 provinces.
+    on_conn!(conn, c, DB => {
+        let mut insert = sqlx::QueryBuilder::<DB>::new(cells::INSERT_CBI);
+        insert.push_values(ranked, |mut row, (province, cbi, rank)| {
+            row.push_bind(&group.0)
+                .push_bind(group.1)
+                .push_bind(&group.2)
+                .push_bind(province)
+                .push_bind(*cbi)
+                .push_bind(*rank);
+        });
+        insert.build().execute(c).await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
