@@ -22,6 +22,7 @@ mod moderation;
 mod open_data;
 mod openapi;
 mod procedures;
+mod projection;
 mod rebuild;
 mod reference;
 mod releases;

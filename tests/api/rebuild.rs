@@ -221,7 +221,7 @@ crate::on_both_stores!(
     a_rebuild_of_generated_data_gives_identical_cells
 );
 
-async fn all_cells(app: &TestApp) -> Vec<redtape_store::cells::CellRecord> {
+pub(crate) async fn all_cells(app: &TestApp) -> Vec<redtape_store::cells::CellRecord> {
     let mut cells = Vec::new();
     for geography in ["vn-34", "vn-63"] {
         cells.extend(
