@@ -1,7 +1,6 @@
 //! Idempotency-Key: retries are safe.
 
 use redtape_domain::Role;
-use redtape_store::idempotency::{claim, Claim};
 
 use crate::helpers::{timing, TestApp};
 
@@ -79,39 +78,86 @@ async fn a_malformed_key_is_refused(app: &TestApp) {
     );
 }
 
-/// A second request with a key whose first request is still running gets 409; once the
-/// claim is abandoned (the first process died), a retry takes it over with the same id.
-async fn a_concurrent_retry_conflicts_and_an_abandoned_claim_is_taken_over(app: &TestApp) {
-    let first = claim(&app.db, "filer:x", "k", "hash", "id-1")
+/// A claim left `pending` by an earlier version (which claimed keys before processing) blocks
+/// its key while locked; once it expires (its process died), a retry takes it over with the
+/// resource id it reserved, and the answer replaces the claim.
+async fn an_abandoned_claim_of_an_earlier_version_is_taken_over(app: &TestApp) {
+    use redtape_store::idempotency::{lookup, Answer, Lookup, StoredResponse};
+    let fresh = lookup(&app.db, "filer:x", "k", "hash", "id-new")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        first,
-        Claim::Proceed {
-            resource_id: "id-1".into()
+        fresh,
+        Lookup::Proceed {
+            resource_id: "id-new".into()
         }
     );
-    let second = claim(&app.db, "filer:x", "k", "hash", "id-2")
+    let far = chrono::Utc::now().timestamp() + 30;
+    redtape_store::on_pool!(&app.db, pool => sqlx::query(
+        "INSERT INTO idempotency_keys (principal, idempotency_key, request_hash, resource_id, \
+         state, created_at, locked_until) VALUES ('filer:x', 'k', 'hash', 'id-1', 'pending', \
+         '2026-01-01T00:00:00.000000Z', $1)")
+        .bind(far).execute(pool).await.map(|_| ()))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let locked = lookup(&app.db, "filer:x", "k", "hash", "id-2")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(second, Claim::InProgress);
-    let other = claim(&app.db, "filer:x", "k", "other-hash", "id-3")
+    assert_eq!(locked, Lookup::InProgress);
+    let other = lookup(&app.db, "filer:x", "k", "other-hash", "id-3")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(other, Claim::Mismatch);
+    assert_eq!(other, Lookup::Mismatch);
     // Simulate the first process dying: its lock expires.
     redtape_store::on_pool!(&app.db, pool => sqlx::query("UPDATE idempotency_keys SET locked_until = 0").execute(pool).await.map(|_| ()))
         .unwrap_or_else(|e| panic!("{e}"));
-    let retry = claim(&app.db, "filer:x", "k", "hash", "id-4")
+    let retry = lookup(&app.db, "filer:x", "k", "hash", "id-4")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         retry,
-        Claim::Proceed {
+        Lookup::Proceed {
             resource_id: "id-1".into()
         },
         "the retry reuses the first id"
     );
+    let submissions = redtape_store::Submissions::new(
+        &app.db,
+        redtape_domain::submission::SubmissionServices {
+            procedures: std::sync::Arc::new(redtape_store::Catalogue::new()),
+            amendment_window_days: 90,
+        },
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+    );
+    let response = StoredResponse {
+        status: 201,
+        location: Some("/v1/submissions/id-1".into()),
+        body: "{}".into(),
+    };
+    let answer = |hash: &str| Answer {
+        principal: "filer:x".into(),
+        key: "k".into(),
+        request_hash: hash.into(),
+        resource_id: "id-1".into(),
+        created_at: "2026-01-01T00:00:01.000000Z".into(),
+        response: response.clone(),
+    };
+    // Another request cannot take the claim over; the same request can, once.
+    assert!(matches!(
+        submissions.answer(answer("other-hash")).await,
+        Err(redtape_store::CommandError::KeyTaken)
+    ));
+    submissions
+        .answer(answer("hash"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        submissions.answer(answer("hash")).await,
+        Err(redtape_store::CommandError::KeyTaken)
+    ));
+    let replay = lookup(&app.db, "filer:x", "k", "hash", "id-5")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(replay, Lookup::Replay(response));
 }
 
 /// End to end: two identical requests at the same moment create one submission.
@@ -126,6 +172,8 @@ async fn simultaneous_identical_requests_file_once(app: &TestApp) {
     let created: Vec<_> = replies.iter().filter(|r| r.status == 201).collect();
     assert!(!created.is_empty());
     for r in &replies {
+        // The request whose answer commits first files; the others replay that answer (or,
+        // while it is committing, are told to retry).
         assert!(
             r.status == 201 || r.status == 409,
             "unexpected {}: {}",
@@ -154,6 +202,6 @@ crate::on_both_stores!(
     a_retry_with_the_same_key_returns_the_original_response,
     a_rejected_request_is_replayed_as_rejected,
     a_malformed_key_is_refused,
-    a_concurrent_retry_conflicts_and_an_abandoned_claim_is_taken_over,
+    an_abandoned_claim_of_an_earlier_version_is_taken_over,
     simultaneous_identical_requests_file_once,
 );

@@ -3,7 +3,8 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
-use redtape_store::idempotency::{self, Claim, StoredResponse};
+use redtape_store::idempotency::{self, Answer, Lookup, StoredResponse};
+use redtape_store::CommandError;
 use sha2::{Digest, Sha256};
 
 use crate::problem::{ApiError, PROBLEM_JSON};
@@ -78,10 +79,46 @@ fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key))
 }
 
-/// Runs `handler` at most once per (caller, key): replays the stored outcome for a retry with
-/// the same body, refuses the key with another body (422) or while the first request is still
-/// running (409). `handler` receives the id of the resource it may create, which is fixed at
-/// claim time so a retry after a crash creates nothing twice.
+/// A request's key, looked up and not answered yet: what a handler needs to commit the
+/// answer together with the request's events.
+#[derive(Debug, Clone)]
+pub struct Key {
+    principal: String,
+    key: String,
+    fingerprint: String,
+    resource_id: String,
+}
+
+impl Key {
+    /// The answer to store for `outcome`.
+    pub fn answer(&self, outcome: &Outcome) -> Answer {
+        Answer {
+            principal: self.principal.clone(),
+            key: self.key.clone(),
+            request_hash: self.fingerprint.clone(),
+            resource_id: self.resource_id.clone(),
+            created_at: redtape_store::timestamp(chrono::Utc::now()),
+            response: StoredResponse {
+                status: outcome.status.as_u16(),
+                location: outcome.location.clone(),
+                body: outcome.body.clone(),
+            },
+        }
+    }
+}
+
+/// What a handler did: its outcome, and whether the answer was committed with its events
+/// (otherwise [`run`] stores it afterwards).
+pub struct Handled {
+    pub outcome: Outcome,
+    pub answered: bool,
+}
+
+/// Runs `handler` at most once per (caller, key): replays the stored answer for a retry with
+/// the same body, refuses the key with another body (422). `handler` receives the id of the
+/// resource it may create (fixed by an abandoned claim of an earlier version, if any) and the
+/// key, whose answer it should commit with its events (`Key::answer`). If another request
+/// with the same key is answered first, this one commits nothing and replays that answer.
 pub async fn run<F, Fut>(
     state: &AppState,
     req: &HttpRequest,
@@ -91,11 +128,14 @@ pub async fn run<F, Fut>(
     handler: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = Result<Outcome, ApiError>>,
+    F: FnOnce(String, Option<Key>) -> Fut,
+    Fut: std::future::Future<Output = Result<Handled, ApiError>>,
 {
     let Some(key) = key_of(req)? else {
-        return Ok(handler(new_resource_id).await?.into_response(false));
+        return Ok(handler(new_resource_id, None)
+            .await?
+            .outcome
+            .into_response(false));
     };
     let fingerprint = {
         let mut h = Sha256::new();
@@ -106,33 +146,23 @@ where
         h.update(body);
         hex::encode(h.finalize())
     };
-    let claim = idempotency::claim(&state.db, caller, &key, &fingerprint, &new_resource_id).await?;
-    let resource_id =
-        match claim {
-            Claim::Proceed { resource_id } => resource_id,
-            Claim::Replay(stored) => {
-                let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-                return Ok(Outcome {
-                    status,
-                    location: stored.location,
-                    body: stored.body,
-                }
-                .into_response(true));
-            }
-            Claim::InProgress => return Err(ApiError::Conflict {
-                slug: "idempotency-key-in-use",
-                title: "Request already in progress",
-                detail:
-                    "a request with this Idempotency-Key is still being processed; retry shortly"
-                        .into(),
-                retry_after: Some(1),
-            }),
-            Claim::Mismatch => return Err(ApiError::IdempotencyMismatch),
-        };
-    let outcome = match handler(resource_id).await {
-        Ok(outcome) => outcome,
+    let looked_up =
+        idempotency::lookup(&state.db, caller, &key, &fingerprint, &new_resource_id).await?;
+    let resource_id = match looked_up {
+        Lookup::Proceed { resource_id } => resource_id,
+        other => return settled(other),
+    };
+    let key = Key {
+        principal: caller.to_string(),
+        key,
+        fingerprint,
+        resource_id: resource_id.clone(),
+    };
+    let handled = match handler(resource_id, Some(key.clone())).await {
+        Ok(handled) => handled,
+        Err(ApiError::KeyTaken) => return answered_meanwhile(state, &key).await,
         // Final answers (the same request would fail the same way) are stored; transient ones
-        // (conflicts, a used-up cap, unavailability, bugs) release the key so a retry can run.
+        // (conflicts, a used-up cap, unavailability, bugs) are not, so a retry can run.
         Err(e) => {
             use actix_web::ResponseError;
             let status = e.status_code();
@@ -140,22 +170,53 @@ where
                 || status == StatusCode::CONFLICT
                 || status == StatusCode::TOO_MANY_REQUESTS
             {
-                idempotency::release(&state.db, caller, &key).await?;
                 return Err(e);
             }
-            Outcome::from_error(&e)
+            Handled {
+                outcome: Outcome::from_error(&e),
+                answered: false,
+            }
         }
     };
-    idempotency::complete(
+    if !handled.answered {
+        match state.submissions.answer(key.answer(&handled.outcome)).await {
+            Ok(()) => {}
+            Err(CommandError::KeyTaken) => return answered_meanwhile(state, &key).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(handled.outcome.into_response(false))
+}
+
+/// The answer to a request whose key was answered by another request while it ran.
+async fn answered_meanwhile(state: &AppState, key: &Key) -> Result<HttpResponse, ApiError> {
+    let looked_up = idempotency::lookup(
         &state.db,
-        caller,
-        &key,
-        &StoredResponse {
-            status: outcome.status.as_u16(),
-            location: outcome.location.clone(),
-            body: outcome.body.clone(),
-        },
+        &key.principal,
+        &key.key,
+        &key.fingerprint,
+        &key.resource_id,
     )
     .await?;
-    Ok(outcome.into_response(false))
+    match looked_up {
+        Lookup::Proceed { .. } => settled(Lookup::InProgress),
+        other => settled(other),
+    }
+}
+
+/// The answer to a key that is not free.
+fn settled(looked_up: Lookup) -> Result<HttpResponse, ApiError> {
+    match looked_up {
+        Lookup::Replay(stored) => {
+            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+            Ok(Outcome {
+                status,
+                location: stored.location,
+                body: stored.body,
+            }
+            .into_response(true))
+        }
+        Lookup::Mismatch => Err(ApiError::IdempotencyMismatch),
+        Lookup::InProgress | Lookup::Proceed { .. } => Err(ApiError::KeyTaken),
+    }
 }

@@ -87,6 +87,9 @@ pub enum ApiError {
     },
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyMismatch,
+    /// Another request with the same Idempotency-Key is being answered; retry in a second.
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    KeyTaken,
     /// A rate limit or a daily cap refused the request; retry after `retry_after` seconds.
     #[error("{detail}")]
     TooManyRequests { detail: String, retry_after: u64 },
@@ -153,6 +156,11 @@ impl ApiError {
             ),
             NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Conflict { slug, title, .. } => (StatusCode::CONFLICT, slug, title),
+            KeyTaken => (
+                StatusCode::CONFLICT,
+                "idempotency-key-in-use",
+                "Request already in progress",
+            ),
             IdempotencyMismatch => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",
@@ -224,6 +232,9 @@ impl ResponseError for ApiError {
             } => {
                 response.insert_header((header::RETRY_AFTER, s.to_string()));
             }
+            ApiError::KeyTaken => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
@@ -269,6 +280,7 @@ impl From<CommandError> for ApiError {
                     .into(),
                 retry_after: Some(1),
             },
+            CommandError::KeyTaken => ApiError::KeyTaken,
             CommandError::Unavailable(cause) => ApiError::Unavailable(cause),
             CommandError::Internal(cause) => ApiError::Internal(cause),
         }

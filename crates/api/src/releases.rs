@@ -15,7 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::extract::{Admin, Caller};
-use crate::idempotency::{self, IdempotencyKey, Outcome};
+use crate::idempotency::{self, Handled, IdempotencyKey, Outcome};
 use crate::indices::{csv_of, index_cells, year_of, IndexCell};
 use crate::open::{next_url, List, ListParams};
 use crate::problem::{ApiError, Problem, WriteProblems};
@@ -199,7 +199,7 @@ pub async fn publish(
         &caller,
         &[],
         year.to_string(),
-        |_| async move {
+        |_, _| async move {
             if !state.projector.settle(SETTLE).await? {
                 return Err(ApiError::Unavailable(
                     "the figures are still being brought up to date".into(),
@@ -240,11 +240,14 @@ pub async fn publish(
                 .publish(year, command, metadata(&req, &who, generated_at))
                 .await?;
             let view = ReleaseView::of(&event);
-            Ok(Outcome {
-                status: StatusCode::CREATED,
-                location: Some(format!("/v1/releases/{year}/{revision}")),
-                body: serde_json::to_string(&view)
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            Ok(Handled {
+                outcome: Outcome {
+                    status: StatusCode::CREATED,
+                    location: Some(format!("/v1/releases/{year}/{revision}")),
+                    body: serde_json::to_string(&view)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                },
+                answered: false,
             })
         },
     )

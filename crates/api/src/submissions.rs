@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::extract::{parse_json, path_uuid, Business, Caller, RequestId};
-use crate::idempotency::{self, IdempotencyKey, Outcome};
+use crate::idempotency::{self, Handled, IdempotencyKey, Outcome};
 use crate::problem::{ApiError, Problem, ReadProblems, WriteProblems};
 use crate::AppState;
 
@@ -237,40 +237,73 @@ async fn file(
     let who = Caller(who.principal);
     let caller = who.actor();
     let (state2, req2) = (state.clone(), req.clone());
-    idempotency::run(&state2, &req2, &caller, &body, new_id, |id| async move {
-        let uuid = path_uuid("id", &id)?;
-        let at = now();
-        let db = state.db.clone();
-        let filer_text = filer.to_string();
-        state
-            .limits
-            .reserve_filing(filer, at, |since| async move {
-                Ok(redtape_store::moderation::filed_since(&db, &filer_text, since).await?)
-            })
-            .await?;
-        let created = state
-            .submissions
-            .create(&id, command(filer, at), metadata(&req, &who, at))
-            .await;
-        if created.is_err() {
-            state.limits.release_filing(filer, at);
-        }
-        let history = match created {
-            Ok(history) => history,
-            // A retry that takes over an abandoned claim finds the submission it created
-            // before the crash: answer with it instead of filing twice.
-            Err(CommandError::Rule(redtape_domain::submission::SubmissionError::AlreadyExists)) => {
-                state
-                    .submissions
-                    .history(&id)
-                    .await?
-                    .filter(|h| h.state.filer == Some(filer))
-                    .ok_or_else(|| ApiError::NotFound("no such submission".into()))?
+    idempotency::run(
+        &state2,
+        &req2,
+        &caller,
+        &body,
+        new_id,
+        |id, key| async move {
+            let uuid = path_uuid("id", &id)?;
+            let at = now();
+            let db = state.db.clone();
+            let filer_text = filer.to_string();
+            state
+                .limits
+                .reserve_filing(filer, at, |since| async move {
+                    Ok(redtape_store::moderation::filed_since(&db, &filer_text, since).await?)
+                })
+                .await?;
+            let decided = state
+                .submissions
+                .decide_new(&id, command(filer, at), metadata(&req, &who, at))
+                .await;
+            // The answer is decided before the commit, so it commits with the events.
+            let committed = match decided.map_err(ApiError::from).and_then(|decided| {
+                let outcome = view_outcome(uuid, &decided.history, StatusCode::CREATED)?;
+                Ok((decided, outcome))
+            }) {
+                Ok((decided, outcome)) => {
+                    let answer = key.as_ref().map(|k| k.answer(&outcome));
+                    state
+                        .submissions
+                        .commit(decided, answer)
+                        .await
+                        .map(|_| outcome)
+                }
+                Err(e) => {
+                    state.limits.release_filing(filer, at);
+                    return Err(e);
+                }
+            };
+            match committed {
+                Ok(outcome) => Ok(Handled {
+                    outcome,
+                    answered: true,
+                }),
+                // The id has events already: a retry that took over an abandoned claim of an
+                // earlier version finds the submission that request created before its process
+                // died. Answer with it instead of filing twice.
+                Err(CommandError::Conflict) => {
+                    state.limits.release_filing(filer, at);
+                    let history = state
+                        .submissions
+                        .history(&id)
+                        .await?
+                        .filter(|h| h.state.filer == Some(filer))
+                        .ok_or_else(|| ApiError::NotFound("no such submission".into()))?;
+                    Ok(Handled {
+                        outcome: view_outcome(uuid, &history, StatusCode::CREATED)?,
+                        answered: false,
+                    })
+                }
+                Err(e) => {
+                    state.limits.release_filing(filer, at);
+                    Err(e.into())
+                }
             }
-            Err(e) => return Err(e.into()),
-        };
-        view_outcome(uuid, &history, StatusCode::CREATED)
-    })
+        },
+    )
     .await
 }
 
@@ -393,26 +426,27 @@ pub(crate) async fn change(
         &caller,
         &body,
         target.clone(),
-        |_| async move {
+        |_, key| async move {
             let mut attempts = 0;
             loop {
                 let at = now();
-                match state
+                let decided = state
                     .submissions
-                    .execute(&target, command(at), metadata(&req, &who, at))
-                    .await
-                {
+                    .decide(&target, command(at), metadata(&req, &who, at))
+                    .await?;
+                let outcome = view_outcome(id, &decided.history, status)?;
+                let answer = key.as_ref().map(|k| k.answer(&outcome));
+                match state.submissions.commit(decided, answer).await {
                     Err(CommandError::Conflict) if attempts < 3 => attempts += 1,
                     Err(e) => return Err(e.into()),
-                    Ok(_) => break,
+                    Ok(_) => {
+                        return Ok(Handled {
+                            outcome,
+                            answered: true,
+                        })
+                    }
                 }
             }
-            let history = state
-                .submissions
-                .history(&target)
-                .await?
-                .ok_or_else(|| ApiError::NotFound("no such submission".into()))?;
-            view_outcome(id, &history, status)
         },
     )
     .await

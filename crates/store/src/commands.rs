@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::persist::{PersistedEventStore, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
 use redtape_domain::procedure_terms::{ProcedureCommand, ProcedureError, ProcedureTimeline};
@@ -16,10 +16,13 @@ use redtape_domain::release::{Release, ReleaseCommand, ReleaseError, ReleaseEven
 use redtape_domain::submission::{
     Submission, SubmissionCommand, SubmissionError, SubmissionEvent, SubmissionServices,
 };
+use sqlite_es::SqliteEventRepository;
 use tokio::sync::Notify;
 
 use crate::db::Db;
 use crate::group_commit::GroupCommitRepository;
+use crate::idempotency::Answer;
+use crate::writer::{Write, WriteError, Writer};
 
 /// Why a command did not commit.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,10 @@ pub enum CommandError {
     /// Another command on the same submission committed first; retrying is safe.
     #[error("another change to this submission was saved at the same moment; retry")]
     Conflict,
+    /// Another request with the same `Idempotency-Key` was answered first; its answer is the
+    /// one to give.
+    #[error("another request with this Idempotency-Key was answered first")]
+    KeyTaken,
     /// The database could not be reached (503).
     #[error("the event store is unavailable: {0}")]
     Unavailable(String),
@@ -50,6 +57,17 @@ impl From<AggregateError<SubmissionError>> for CommandError {
     }
 }
 
+impl From<WriteError> for CommandError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Conflict => CommandError::Conflict,
+            WriteError::KeyTaken => CommandError::KeyTaken,
+            WriteError::Unavailable(e) => CommandError::Unavailable(e),
+            WriteError::Internal(e) => CommandError::Internal(e),
+        }
+    }
+}
+
 /// One recorded event with its envelope data, for the history a filer sees.
 #[derive(Debug, Clone)]
 pub struct HistoryEntry {
@@ -65,20 +83,27 @@ pub struct SubmissionHistory {
     pub events: Vec<HistoryEntry>,
 }
 
-/// The event store of one aggregate type, on either backend.
+/// The event store of one aggregate type, on either backend: the crates' reads, the
+/// group-committing writer's writes.
 enum Store<A: Aggregate> {
-    Postgres(PersistedEventStore<PostgresEventRepository, A>),
-    Sqlite(PersistedEventStore<GroupCommitRepository, A>),
+    Postgres(PersistedEventStore<GroupCommitRepository<PostgresEventRepository>, A>),
+    Sqlite(PersistedEventStore<GroupCommitRepository<SqliteEventRepository>, A>),
 }
 
 impl<A: Aggregate> Store<A> {
-    fn new(db: &Db) -> Self {
+    fn new(db: &Db, writer: &Writer) -> Self {
         match db {
             Db::Postgres(pool) => Store::Postgres(PersistedEventStore::new_event_store(
-                PostgresEventRepository::new(pool.clone()),
+                GroupCommitRepository::new(
+                    PostgresEventRepository::new(pool.clone()),
+                    writer.clone(),
+                ),
             )),
             Db::Sqlite(pool) => Store::Sqlite(PersistedEventStore::new_event_store(
-                GroupCommitRepository::new(pool.clone()),
+                GroupCommitRepository::new(
+                    SqliteEventRepository::new(pool.clone()),
+                    writer.clone(),
+                ),
             )),
         }
     }
@@ -130,67 +155,151 @@ async fn events_of<A: Aggregate>(
 pub struct Submissions {
     db: Db,
     store: Store<Submission>,
+    writer: Writer,
     services: SubmissionServices,
     wake: Arc<Notify>,
 }
 
+/// A command decided but not committed yet: its events, and the submission's history as it
+/// will be once they are, so the answer to the request can be committed with them.
+#[derive(Debug)]
+pub struct Decided {
+    pub history: SubmissionHistory,
+    events: Vec<SerializedEvent>,
+}
+
 impl Submissions {
     pub fn new(db: &Db, services: SubmissionServices, wake: Arc<Notify>) -> Self {
+        let writer = Writer::new(db);
         Self {
             db: db.clone(),
-            store: Store::new(db),
+            store: Store::new(db, &writer),
+            writer,
             services,
             wake,
         }
     }
 
-    /// Decides and commits one command; returns the committed events. The commit is durable
-    /// when this returns Ok (both stores commit synchronously).
+    /// Commits `answer` alone (the final answer of a request that changed nothing, such as
+    /// a refusal): a retry with the same key gets it replayed. `CommandError::KeyTaken` if
+    /// another request with the key was answered first.
+    pub async fn answer(&self, answer: Answer) -> Result<(), CommandError> {
+        let write = Write {
+            events: Vec::new(),
+            answer: Some(answer),
+        };
+        Ok(self.writer.write(write).await?)
+    }
+
+    /// Decides `command` on a submission that does not exist yet (its id is new, so nothing
+    /// is loaded); nothing is committed.
+    pub async fn decide_new(
+        &self,
+        id: &str,
+        command: SubmissionCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<Decided, CommandError> {
+        self.decide_on(id, Vec::new(), command, metadata).await
+    }
+
+    /// Loads a submission and decides `command` on it; nothing is committed.
+    /// `SubmissionError::NotFound`-style refusals come from the aggregate itself.
+    pub async fn decide(
+        &self,
+        id: &str,
+        command: SubmissionCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<Decided, CommandError> {
+        let loaded = events_of(&self.store, id).await?;
+        self.decide_on(id, loaded, command, metadata).await
+    }
+
+    async fn decide_on(
+        &self,
+        id: &str,
+        loaded: Vec<EventEnvelope<Submission>>,
+        command: SubmissionCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<Decided, CommandError> {
+        let mut state = Submission::default();
+        for envelope in &loaded {
+            state.apply(envelope.payload.clone());
+        }
+        let mut sequence = loaded.len();
+        let sink = Default::default();
+        state
+            .handle(command, &self.services, &sink)
+            .await
+            .map_err(CommandError::Rule)?;
+        let mut envelopes = loaded;
+        let mut events = Vec::new();
+        for payload in sink.collect().await {
+            sequence += 1;
+            let envelope = EventEnvelope::<Submission> {
+                aggregate_id: id.to_string(),
+                sequence,
+                payload,
+                metadata: metadata.clone(),
+            };
+            events.push(
+                SerializedEvent::try_from(&envelope)
+                    .map_err(|e| CommandError::Internal(e.to_string()))?,
+            );
+            envelopes.push(envelope);
+        }
+        Ok(Decided {
+            history: SubmissionHistory::from_envelopes(envelopes),
+            events,
+        })
+    }
+
+    /// Commits a decided command, with the answer to its request when it has a key, in one
+    /// transaction shared with whatever else is being written (see [`crate::writer`]).
+    /// Durable when this returns Ok. `CommandError::Conflict` if another command on the
+    /// submission committed first; `CommandError::KeyTaken` if another request with the key
+    /// was answered first (then nothing of this one is committed).
+    pub async fn commit(
+        &self,
+        decided: Decided,
+        answer: Option<Answer>,
+    ) -> Result<SubmissionHistory, CommandError> {
+        let changed = !decided.events.is_empty();
+        let write = Write {
+            events: decided.events,
+            answer,
+        };
+        self.writer.write(write).await?;
+        if changed {
+            self.wake.notify_one();
+        }
+        Ok(decided.history)
+    }
+
+    /// Decides and commits one command on an existing submission; returns its history.
     pub async fn execute(
         &self,
         id: &str,
         command: SubmissionCommand,
         metadata: HashMap<String, String>,
-    ) -> Result<Vec<EventEnvelope<Submission>>, CommandError> {
-        let committed = decide(&self.store, id, command, &self.services, metadata).await?;
-        if !committed.is_empty() {
-            self.wake.notify_one();
-        }
-        Ok(committed)
+    ) -> Result<SubmissionHistory, CommandError> {
+        let decided = self.decide(id, command, metadata).await?;
+        self.commit(decided, None).await
     }
 
-    /// Files a new submission under a freshly generated id. The id cannot have events yet,
-    /// so the aggregate is not loaded (one round trip saved on the hot path); if it does exist
-    /// after all (a retry reusing its id), the commit's optimistic-concurrency check refuses
-    /// it and the caller is told `AlreadyExists`. Returns the new submission's history.
+    /// Files a new submission under a freshly generated id. If the id does exist after all (a
+    /// retry reusing its id), the commit's optimistic-concurrency check refuses it and the
+    /// caller is told `AlreadyExists`. Returns the new submission's history.
     pub async fn create(
         &self,
         id: &str,
         command: SubmissionCommand,
         metadata: HashMap<String, String>,
     ) -> Result<SubmissionHistory, CommandError> {
-        let committed = on_store!(&self.store, store => {
-            let mut context = EventStoreAggregateContext {
-                aggregate_id: id.to_string(),
-                aggregate: Submission::default(),
-                current_sequence: 0,
-                current_snapshot: None,
-            };
-            let sink = Default::default();
-            context
-                .aggregate
-                .handle(command, &self.services, &sink)
-                .await
-                .map_err(CommandError::Rule)?;
-            match store.commit(sink.collect().await, context, metadata).await {
-                Err(AggregateError::AggregateConflict) => {
-                    return Err(CommandError::Rule(SubmissionError::AlreadyExists))
-                }
-                other => other?,
-            }
-        });
-        self.wake.notify_one();
-        Ok(SubmissionHistory::from_envelopes(committed))
+        let decided = self.decide_new(id, command, metadata).await?;
+        match self.commit(decided, None).await {
+            Err(CommandError::Conflict) => Err(CommandError::Rule(SubmissionError::AlreadyExists)),
+            other => other,
+        }
     }
 
     /// Files many new submissions at once: each one's commands are decided by the aggregate
@@ -306,7 +415,7 @@ pub struct Procedures {
 impl Procedures {
     pub fn new(db: &Db, wake: Arc<Notify>) -> Self {
         Self {
-            store: Store::new(db),
+            store: Store::new(db, &Writer::new(db)),
             wake,
         }
     }
@@ -377,7 +486,7 @@ impl Releases {
     pub fn new(db: &Db) -> Self {
         Self {
             db: db.clone(),
-            store: Store::new(db),
+            store: Store::new(db, &Writer::new(db)),
         }
     }
 

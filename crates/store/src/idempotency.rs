@@ -1,21 +1,21 @@
 //! `Idempotency-Key` storage, after the IETF draft "The Idempotency-Key HTTP Header Field".
 //!
-//! - first request with a key: claimed (`pending`), processed, its response stored (`done`);
-//! - same key, same body: the stored response is replayed;
+//! - first request with a key: processed; its answer is stored in the same transaction as
+//!   the events it caused ([`crate::writer`]), so neither can exist without the other;
+//! - same key, same body: the stored answer is replayed;
 //! - same key, other body: refused (422);
-//! - same key while the first is still being processed: refused (409).
+//! - two requests with one key at the same moment: both may run, but only one answer and its
+//!   events commit; the other request finds that answer and replays it.
 //!
-//! A claim carries the resource id the request will create, decided before processing. If the
-//! process dies between claim and completion, the claim expires (`locked_until`) and the retry
-//! reuses that id: the aggregate then answers "already exists" rather than filing twice.
+//! Rows in state `pending` come from earlier versions, which claimed a key before processing:
+//! while such a claim is locked the key is in use (409); once it has expired, a retry takes it
+//! over with the resource id it reserved, so a request that did commit its events before its
+//! process died is answered with that resource rather than filed twice.
 
 use chrono::Utc;
 
 use crate::db::Db;
 use crate::StoreError;
-
-/// How long a pending claim blocks retries before it is considered abandoned.
-pub const LOCK_SECONDS: i64 = 30;
 
 /// A stored response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,16 +25,29 @@ pub struct StoredResponse {
     pub body: String,
 }
 
-/// The outcome of claiming a key.
+/// The answer to a request with a key, to store with the request's events.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// Go ahead; create the resource with this id.
+pub struct Answer {
+    pub principal: String,
+    pub key: String,
+    /// SHA-256 of the request (method, path, body): the same key with another request is
+    /// refused.
+    pub request_hash: String,
+    pub resource_id: String,
+    pub created_at: String,
+    pub response: StoredResponse,
+}
+
+/// What to do with a request that carries a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Not answered yet: process it, creating this resource id if it creates one.
     Proceed { resource_id: String },
     /// Replay this response.
     Replay(StoredResponse),
-    /// The same key is being processed right now.
+    /// An earlier version's claim on the key is still locked.
     InProgress,
-    /// The key was used with a different request body.
+    /// The key was used with another request.
     Mismatch,
 }
 
@@ -49,86 +62,44 @@ struct KeyRow {
     locked_until: i64,
 }
 
-/// Claims `(principal, key)` for a request whose body hashes to `request_hash`.
-pub async fn claim(
+/// Looks up `(principal, key)` for a request whose body hashes to `request_hash`; a new key
+/// proceeds with `new_resource_id`. Reads only: the answer is written with the events.
+pub async fn lookup(
     db: &Db,
     principal: &str,
     key: &str,
     request_hash: &str,
-    resource_id: &str,
-) -> Result<Claim, StoreError> {
-    let now = Utc::now().timestamp();
-    let created = crate::timestamp(Utc::now());
-    crate::on_pool!(db, pool => {
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (principal, idempotency_key, request_hash, resource_id, \
-             state, created_at, locked_until) VALUES ($1, $2, $3, $4, 'pending', $5, $6) \
-             ON CONFLICT (principal, idempotency_key) DO NOTHING")
-            .bind(principal).bind(key).bind(request_hash).bind(resource_id)
-            .bind(&created).bind(now + LOCK_SECONDS)
-            .execute(pool).await?.rows_affected();
-        if inserted == 1 {
-            return Ok(Claim::Proceed { resource_id: resource_id.to_string() });
-        }
-        let row: Option<KeyRow> =
-            sqlx::query_as(
-                "SELECT request_hash, resource_id, state, status_code, location, body, locked_until \
-                 FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2")
-            .bind(principal).bind(key)
-            .fetch_optional(pool).await?;
-        let Some(KeyRow { request_hash: hash, resource_id: stored_id, state, status_code: status, location, body, locked_until }) = row else {
-            // Deleted between the two statements (never happens today): treat as contention.
-            return Ok(Claim::InProgress);
-        };
-        if hash != request_hash {
-            return Ok(Claim::Mismatch);
-        }
-        if state == "done" {
-            return Ok(Claim::Replay(StoredResponse {
-                status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
-                location,
-                body: body.unwrap_or_default(),
-            }));
-        }
-        if locked_until > now {
-            return Ok(Claim::InProgress);
-        }
-        // An abandoned claim: take it over atomically (only one retry wins).
-        let taken = sqlx::query(
-            "UPDATE idempotency_keys SET locked_until = $3 WHERE principal = $1 \
-             AND idempotency_key = $2 AND state = 'pending' AND locked_until = $4")
-            .bind(principal).bind(key).bind(now + LOCK_SECONDS).bind(locked_until)
-            .execute(pool).await?.rows_affected();
-        if taken == 1 {
-            Ok(Claim::Proceed { resource_id: stored_id })
-        } else {
-            Ok(Claim::InProgress)
-        }
+    new_resource_id: &str,
+) -> Result<Lookup, StoreError> {
+    let row: Option<KeyRow> = crate::on_pool!(db, pool => sqlx::query_as(
+        "SELECT request_hash, resource_id, state, status_code, location, body, locked_until \
+         FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2")
+        .bind(principal)
+        .bind(key)
+        .fetch_optional(pool)
+        .await)?;
+    let Some(row) = row else {
+        return Ok(Lookup::Proceed {
+            resource_id: new_resource_id.to_string(),
+        });
+    };
+    if row.request_hash != request_hash {
+        return Ok(Lookup::Mismatch);
+    }
+    if row.state == "done" {
+        return Ok(Lookup::Replay(StoredResponse {
+            status: row
+                .status_code
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or(200),
+            location: row.location,
+            body: row.body.unwrap_or_default(),
+        }));
+    }
+    if row.locked_until >= Utc::now().timestamp() {
+        return Ok(Lookup::InProgress);
+    }
+    Ok(Lookup::Proceed {
+        resource_id: row.resource_id,
     })
-}
-
-/// Stores the response of a claimed key.
-pub async fn complete(
-    db: &Db,
-    principal: &str,
-    key: &str,
-    response: &StoredResponse,
-) -> Result<(), StoreError> {
-    crate::on_pool!(db, pool => sqlx::query(
-        "UPDATE idempotency_keys SET state = 'done', status_code = $3, location = $4, body = $5 \
-         WHERE principal = $1 AND idempotency_key = $2")
-        .bind(principal).bind(key).bind(i32::from(response.status))
-        .bind(&response.location).bind(&response.body)
-        .execute(pool).await.map(|_| ()))?;
-    Ok(())
-}
-
-/// Forgets a claim whose request did not complete (a transient failure), so a retry may run.
-pub async fn release(db: &Db, principal: &str, key: &str) -> Result<(), StoreError> {
-    crate::on_pool!(db, pool => sqlx::query(
-        "DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2 \
-         AND state = 'pending'")
-        .bind(principal).bind(key)
-        .execute(pool).await.map(|_| ()))?;
-    Ok(())
 }

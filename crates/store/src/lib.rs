@@ -11,7 +11,9 @@
 //! - [`db`]: connecting, pool settings (durability first), migrations from `migrations/`.
 //! - [`catalogue`]: the procedure catalogue in force, in memory, rebuilt from events.
 //! - [`commands`]: the cqrs-es framework for the `Submission` aggregate and its event history.
-//! - [`group_commit`]: SQLite writes grouped into one transaction (one fsync) per burst.
+//! - [`writer`]: every write of the command side grouped into one transaction per burst,
+//!   with the answers of requests that carry an `Idempotency-Key`.
+//! - [`group_commit`]: cqrs-es's repositories with their writes sent through the writer.
 //! - [`projector`]: the checkpointed, exactly-once projector that tails the event log in commit
 //!   order and maintains the read models (DESIGN.md "Storage"); also `rebuild`.
 //! - [`cells`]: the `index_cells` and `index_cbi` read models (methodology §3, §5).
@@ -35,9 +37,10 @@ pub mod moderation;
 pub mod observations;
 pub mod projector;
 pub mod tokens;
+pub mod writer;
 
 pub use catalogue::Catalogue;
-pub use commands::{CommandError, Procedures, Releases, SubmissionHistory, Submissions};
+pub use commands::{CommandError, Decided, Procedures, Releases, SubmissionHistory, Submissions};
 pub use db::{Backend, Db};
 pub use projector::Projector;
 
