@@ -17,7 +17,8 @@
 //! - [`live`]: one batch of events applied to rows and cells;
 //! - [`cell_state`]: each cell's running statistics in memory, so a batch costs the same
 //!   whatever the cells hold;
-//! - [`rebuild`] and [`replay`]: the whole log replayed into emptied read models;
+//! - [`rebuild`] and [`replay`]: the whole log replayed into emptied read models, and on
+//!   PostgreSQL [`swap`]: observations copied into a fresh table swapped in at commit;
 //! - [`run`]: the loop that projects whenever woken, and refreshes intervals when idle.
 
 mod cell_state;
@@ -26,6 +27,7 @@ mod rebuild;
 mod replay;
 mod run;
 pub(crate) mod sql;
+mod swap;
 
 use std::sync::Arc;
 use std::time::Duration;

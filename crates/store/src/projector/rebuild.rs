@@ -40,13 +40,18 @@ pub(crate) async fn rebuild(
 ) -> Result<(u64, CellState), StoreError> {
     let started = Instant::now();
     sql::lock_checkpoint(conn).await?;
-    for table in [
-        "observations",
-        "procedures",
-        "index_cells",
-        "index_cbi",
-        "responses",
-    ] {
+    // PostgreSQL replaces `observations` by a fresh table instead (see `swap`).
+    let emptied: &[&str] = match conn {
+        Conn::Pg(_) => &["procedures", "index_cells", "index_cbi", "responses"],
+        Conn::Lite(_) => &[
+            "observations",
+            "procedures",
+            "index_cells",
+            "index_cbi",
+            "responses",
+        ],
+    };
+    for table in emptied {
         let sql = format!("DELETE FROM {table}");
         on_conn!(conn, c, DB => sqlx::query(&sql).execute(c).await
         .map(|r| r.rows_affected()))?;
@@ -92,7 +97,10 @@ pub(crate) async fn rebuild(
             last_sequence: o.last_sequence,
         })
         .collect();
-    sql::insert_observations(conn, &rows).await?;
+    match conn {
+        Conn::Pg(c) => super::swap::observations(c, &rows).await?,
+        Conn::Lite(_) => sql::insert_observations(conn, &rows).await?,
+    }
     drop(rows);
     for (_, create) in &deferred {
         on_conn!(conn, c, DB => sqlx::query(create).execute(c).await
