@@ -67,7 +67,8 @@ pub struct BenchArgs {
     pub tokens: u64,
     /// filing: file continuously for this many seconds instead of a fixed --submissions, and
     /// check that throughput stays flat and the projector keeps up.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400),
+          conflicts_with = "submissions")]
     pub seconds: Option<u64>,
     /// filing: length of a sample window: every window prints submissions/s, p50/p99 latency
     /// and the projector's lag read at its end.
@@ -446,10 +447,9 @@ async fn drive_and_check(
         ))
     })
     .await;
-    let load_ended = Instant::now();
     let _ = stop.send(true);
     let samples = sampler.await?;
-    driven?;
+    let load_ended = driven?;
     let elapsed = load_ended.duration_since(started).as_secs_f64();
 
     // After the load: how long until the projector has applied everything?
@@ -676,7 +676,8 @@ async fn sample(
 }
 
 /// Runs the clients until `until`; each request files a new timing with a fresh
-/// Idempotency-Key, and successive requests rotate over the tokens.
+/// Idempotency-Key, and successive requests rotate over the tokens. Returns when the last
+/// answer arrived.
 async fn drive(
     base: String,
     tokens: Vec<String>,
@@ -684,7 +685,7 @@ async fn drive(
     until: Until,
     hot: bool,
     shared: Arc<Shared>,
-) {
+) -> Instant {
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(60))
         .finish();
@@ -744,6 +745,7 @@ async fn drive(
         }
     });
     futures::future::join_all(runs).await;
+    Instant::now()
 }
 
 /// A realistic, varied timing: the catalogue's procedures across vn-34 provinces.
