@@ -127,7 +127,9 @@ pub enum Command {
     Openapi,
     /// File realistic demo submissions through the command path (refuses a store with data).
     DemoData(crate::demo::DemoArgs),
-    /// Measure filing throughput and latency over HTTP (see docs/benchmarks.md).
+    /// Measure the performance targets over HTTP on a fresh store: filing throughput, its
+    /// stability and the projector's lag; index latency; the service's memory. Fails if a
+    /// target is missed (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
 }
 

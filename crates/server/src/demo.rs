@@ -164,28 +164,12 @@ pub async fn generate_with(
         )
         .into());
     }
-    let wake = Arc::new(Notify::new());
-    let catalogue = Arc::new(Catalogue::new());
-    let projector = Projector::new(db.clone()).with_catalogue(catalogue.clone());
-    let procedures = Procedures::new(db, wake.clone());
-    procedures
-        .seed(
-            redtape_domain::ProcedureCatalogue::seed(),
-            redtape_domain::submission::report::earliest_date(),
-        )
-        .await?;
-    projector.catch_up().await?;
-    // The projector reloads the catalogue only when it applies procedure events itself; on a
-    // store a server has already projected, it applies none, so load the read model here.
-    catalogue.reload(db).await?;
-    let subs = Arc::new(Submissions::new(
-        db,
-        SubmissionServices {
-            procedures: catalogue.clone(),
-            amendment_window_days: 3650,
-        },
-        wake,
-    ));
+    let CommandSide {
+        catalogue,
+        projector,
+        procedures,
+        subs,
+    } = command_side(db).await?;
     let today = redtape_domain::submission::aggregate::vietnam_date(Utc::now());
     let planner = Planner::new(&catalogue, seed, submissions, today)?;
 
@@ -219,6 +203,83 @@ pub async fn generate_with(
         }
     };
     Ok(summary)
+}
+
+/// What demo data is filed through: the seed catalogue registered and projected, and a
+/// command side deciding with it as the API does.
+struct CommandSide {
+    catalogue: Arc<Catalogue>,
+    projector: Projector,
+    procedures: Procedures,
+    subs: Arc<Submissions>,
+}
+
+async fn command_side(db: &Db) -> Result<CommandSide, BoxError> {
+    let wake = Arc::new(Notify::new());
+    let catalogue = Arc::new(Catalogue::new());
+    let projector = Projector::new(db.clone()).with_catalogue(catalogue.clone());
+    let procedures = Procedures::new(db, wake.clone());
+    procedures
+        .seed(
+            redtape_domain::ProcedureCatalogue::seed(),
+            redtape_domain::submission::report::earliest_date(),
+        )
+        .await?;
+    projector.catch_up().await?;
+    // The projector reloads the catalogue only when it applies procedure events itself; on a
+    // store a server has already projected, it applies none, so load the read model here.
+    catalogue.reload(db).await?;
+    let subs = Arc::new(Submissions::new(
+        db,
+        SubmissionServices {
+            procedures: catalogue.clone(),
+            amendment_window_days: 3650,
+        },
+        wake,
+    ));
+    Ok(CommandSide {
+        catalogue,
+        projector,
+        procedures,
+        subs,
+    })
+}
+
+/// Imports the given timings exactly as `demo-data --import` imports its own (each decided by
+/// the Submission aggregate, appended 10,000 per transaction), then projects them by a
+/// rebuild; returns how many were imported. For the bench's pre-loaded hot cell.
+pub async fn import_timings(
+    db: &Db,
+    timings: impl Iterator<Item = (FilerId, TimingDraft)>,
+) -> Result<u64, BoxError> {
+    let side = command_side(db).await?;
+    let mut count = 0u64;
+    let submissions = timings.map(|(filer, draft)| {
+        count += 1;
+        let command = SubmissionCommand::ReportTiming {
+            filer,
+            draft,
+            at: Utc::now(),
+        };
+        (Uuid::now_v7().to_string(), vec![command])
+    });
+    import_chunks(&side.subs, submissions).await?;
+    side.projector.rebuild().await?;
+    Ok(count)
+}
+
+/// Appends submissions 10,000 per transaction through `Submissions::import`.
+async fn import_chunks(
+    subs: &Submissions,
+    mut submissions: impl Iterator<Item = (String, Vec<SubmissionCommand>)>,
+) -> Result<(), BoxError> {
+    loop {
+        let chunk: Vec<_> = submissions.by_ref().take(10_000).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        subs.import(chunk, &meta()).await?;
+    }
 }
 
 fn meta() -> HashMap<String, String> {
@@ -261,25 +322,17 @@ async fn file_commands(subs: Arc<Submissions>, planner: Planner) -> Result<DemoS
 }
 
 /// Imports the plans 10,000 submissions per transaction.
-async fn import(subs: &Submissions, mut planner: Planner) -> Result<DemoSummary, BoxError> {
+async fn import(subs: &Submissions, planner: Planner) -> Result<DemoSummary, BoxError> {
     let mut summary = DemoSummary::default();
-    loop {
-        let chunk: Vec<_> = planner.by_ref().take(10_000).collect();
-        if chunk.is_empty() {
-            return Ok(summary);
-        }
-        let batch = chunk
-            .into_iter()
-            .map(|plan| {
-                summary.add(&plan);
-                let commands = std::iter::once(plan.command)
-                    .chain(plan.follow_up)
-                    .collect();
-                (plan.id, commands)
-            })
+    let submissions = planner.map(|plan| {
+        summary.add(&plan);
+        let commands = std::iter::once(plan.command)
+            .chain(plan.follow_up)
             .collect();
-        subs.import(batch, &meta()).await?;
-    }
+        (plan.id, commands)
+    });
+    import_chunks(subs, submissions).await?;
+    Ok(summary)
 }
 
 impl DemoSummary {

@@ -230,6 +230,37 @@ pub async fn count_events(db: &Db) -> Result<i64, StoreError> {
     Ok(n.0)
 }
 
+/// Counts the events of one aggregate type (e.g. `<Submission as Aggregate>::TYPE`), so a
+/// check of filed submissions is not thrown off by procedure or release events.
+pub async fn count_events_of(db: &Db, aggregate_type: &str) -> Result<i64, StoreError> {
+    let n: (i64,) = crate::on_pool!(db, pool =>
+        sqlx::query_as("SELECT count(*) FROM events WHERE aggregate_type = $1")
+            .bind(aggregate_type)
+            .fetch_one(pool).await)?;
+    Ok(n.0)
+}
+
+/// Creates `pgbench_events`, a table shaped like `events` (same columns, types, defaults,
+/// primary key and commit-order index; no triggers), for the bench's pgbench baseline: a
+/// durable single-row insert of an event-sized row. PostgreSQL only.
+pub async fn create_pgbench_events(db: &Db) -> Result<(), StoreError> {
+    let Db::Postgres(pool) = db else {
+        return Err(StoreError::Invalid(
+            "pgbench_events is for PostgreSQL".into(),
+        ));
+    };
+    sqlx::query("DROP TABLE IF EXISTS pgbench_events")
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "CREATE TABLE pgbench_events (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS \
+         INCLUDING INDEXES)",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Counts the observation rows.
 pub async fn count_observations(db: &Db) -> Result<i64, StoreError> {
     let n: (i64,) = crate::on_pool!(db, pool =>
