@@ -79,6 +79,9 @@ pub struct AppState {
     pub licence: open::Licence,
     /// The version of the live data, for ETags.
     pub data_version: open::DataVersion,
+    /// The store held `Idempotency-Key` claims of an earlier version at start
+    /// (`redtape_store::idempotency::has_claims`): filings then look their key up first.
+    pub legacy_claims: bool,
 }
 
 /// Builds the application: routes, limits, middleware. Used by the server and by the tests,

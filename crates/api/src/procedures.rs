@@ -15,7 +15,7 @@ use redtape_domain::procedure_terms::{
 use redtape_domain::ProcedureCode;
 
 use crate::extract::{parse_json, Caller, Officer};
-use crate::idempotency::{self, Handled, IdempotencyKey, Outcome};
+use crate::idempotency::{self, Creates, Handled, IdempotencyKey, Outcome};
 use crate::problem::{ApiError, Problem, WriteProblems};
 use crate::reference::ProcedureView;
 use crate::submissions::{metadata, now};
@@ -83,35 +83,43 @@ async fn administer(
 ) -> Result<HttpResponse, ApiError> {
     let caller = who.actor();
     let (state2, req2) = (state.clone(), req.clone());
-    idempotency::run(&state2, &req2, &caller, &body, code, |code, _| async move {
-        let at = now();
-        state
-            .procedures
-            .execute(&code, command, metadata(&req, &who, at))
-            .await?;
-        if !state.projector.settle(SETTLE).await? {
-            tracing::warn!(
-                code,
-                "catalogue not yet caught up after a procedure command"
-            );
-        }
-        let timeline = state
-            .procedures
-            .timeline(&code)
-            .await?
-            .ok_or_else(|| ApiError::Internal(format!("procedure {code} has no events")))?;
-        let view = ProcedureView::of(&timeline)
-            .ok_or_else(|| ApiError::Internal(format!("procedure {code} is not registered")))?;
-        Ok(Handled {
-            outcome: Outcome {
-                status,
-                location: Some(format!("/v1/procedures/{code}")),
-                body: serde_json::to_string(&view)
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
-            },
-            answered: false,
-        })
-    })
+    idempotency::run(
+        &state2,
+        &req2,
+        &caller,
+        &body,
+        code,
+        Creates::Other,
+        |code, _| async move {
+            let at = now();
+            state
+                .procedures
+                .execute(&code, command, metadata(&req, &who, at))
+                .await?;
+            if !state.projector.settle(SETTLE).await? {
+                tracing::warn!(
+                    code,
+                    "catalogue not yet caught up after a procedure command"
+                );
+            }
+            let timeline = state
+                .procedures
+                .timeline(&code)
+                .await?
+                .ok_or_else(|| ApiError::Internal(format!("procedure {code} has no events")))?;
+            let view = ProcedureView::of(&timeline)
+                .ok_or_else(|| ApiError::Internal(format!("procedure {code} is not registered")))?;
+            Ok(Handled {
+                outcome: Outcome {
+                    status,
+                    location: Some(format!("/v1/procedures/{code}")),
+                    body: serde_json::to_string(&view)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                },
+                answered: false,
+            })
+        },
+    )
     .await
 }
 

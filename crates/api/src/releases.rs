@@ -15,7 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::extract::{Admin, Caller};
-use crate::idempotency::{self, Handled, IdempotencyKey, Outcome};
+use crate::idempotency::{self, Creates, Handled, IdempotencyKey, Outcome};
 use crate::indices::{csv_of, index_cells, year_of, IndexCell};
 use crate::open::{next_url, List, ListParams};
 use crate::problem::{ApiError, Problem, WriteProblems};
@@ -199,6 +199,7 @@ pub async fn publish(
         &caller,
         &[],
         year.to_string(),
+        Creates::Other,
         |_, _| async move {
             if !state.projector.settle(SETTLE).await? {
                 return Err(ApiError::Unavailable(

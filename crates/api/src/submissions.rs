@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::extract::{parse_json, path_uuid, Business, Caller, RequestId};
-use crate::idempotency::{self, Handled, IdempotencyKey, Outcome};
+use crate::idempotency::{self, Creates, Handled, IdempotencyKey, Outcome};
 use crate::problem::{ApiError, Problem, ReadProblems, WriteProblems};
 use crate::AppState;
 
@@ -243,6 +243,7 @@ async fn file(
         &caller,
         &body,
         new_id,
+        Creates::Fresh,
         |id, key| async move {
             let uuid = path_uuid("id", &id)?;
             let at = now();
@@ -426,6 +427,7 @@ pub(crate) async fn change(
         &caller,
         &body,
         target.clone(),
+        Creates::Other,
         |_, key| async move {
             let mut attempts = 0;
             loop {

@@ -217,7 +217,9 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
     let on_request = projector.clone();
     let projector = tokio::spawn(projector.run(wake.clone(), Duration::from_millis(500), stop_rx));
 
+    let legacy_claims = redtape_store::idempotency::has_claims(&db).await?;
     let state = web::Data::new(AppState {
+        legacy_claims,
         db: db.clone(),
         procedures: Procedures::new(&db, wake.clone()),
         releases: redtape_store::Releases::new(&db),

@@ -110,6 +110,10 @@ impl Db {
             // connection turns that into a FIFO queue in the pool, and statements on an
             // embedded database take microseconds.
             .max_connections(1)
+            // A file on this machine needs no ping before each use: a round trip through
+            // the connection's worker thread per statement, on the one connection everything
+            // shares.
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(opts)
             .await

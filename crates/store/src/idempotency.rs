@@ -103,3 +103,14 @@ pub async fn lookup(
         resource_id: row.resource_id,
     })
 }
+
+/// Whether any claim of an earlier version is left (state `pending`). New answers never leave
+/// one, so once none is left a new filing can skip its lookup: its answer's insert tells
+/// whether the key was free.
+pub async fn has_claims(db: &Db) -> Result<bool, StoreError> {
+    let (n,): (i64,) = crate::on_pool!(db, pool => sqlx::query_as(
+        "SELECT count(*) FROM (SELECT 1 FROM idempotency_keys WHERE state = 'pending' LIMIT 1) c")
+        .fetch_one(pool)
+        .await)?;
+    Ok(n > 0)
+}

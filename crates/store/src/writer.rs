@@ -7,8 +7,8 @@
 //! has one) is queued to one writer task, which commits whatever has queued meanwhile in ONE
 //! transaction:
 //!
-//! - SQLite: each write's statements run in a savepoint, so a conflict fails that write
-//!   alone; one fsync per group.
+//! - SQLite: a conflict fails only its own write (a failed statement changes nothing, and
+//!   a write whose event loses takes back its answer); one fsync per group.
 //! - PostgreSQL: all answers in one multi-row upsert and all single-event writes in one
 //!   multi-row insert (`ON CONFLICT DO NOTHING RETURNING` tells who won), so a group costs
 //!   four round trips whatever its size. A write with several events (none today) uses a
@@ -144,7 +144,12 @@ const ANSWER_CONFLICT: &str = " ON CONFLICT (principal, idempotency_key) DO UPDA
     body = excluded.body, locked_until = 0 \
     WHERE idempotency_keys.state = 'pending' \
     AND idempotency_keys.request_hash = excluded.request_hash \
+    AND idempotency_keys.resource_id = excluded.resource_id \
     AND idempotency_keys.locked_until < ";
+
+/// Takes back an answer whose events lost.
+const DELETE_ANSWER: &str =
+    "DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2";
 
 fn sequence(e: &SerializedEvent) -> i64 {
     i64::try_from(e.sequence).unwrap_or(i64::MAX)
@@ -197,13 +202,19 @@ mod lite {
             if outcome.is_some() {
                 continue;
             }
-            let mut savepoint = (&mut *tx).begin().await?;
-            *outcome = apply(&mut savepoint, write, now).await?;
-            if outcome.is_some() {
-                savepoint.rollback().await?;
+            *outcome = if write.events.len() > 1 {
+                // All or nothing: SQLite undoes only the failing statement of a transaction.
+                let mut savepoint = (&mut *tx).begin().await?;
+                let lost = apply(&mut savepoint, write, now).await?;
+                if lost.is_some() {
+                    savepoint.rollback().await?;
+                } else {
+                    savepoint.commit().await?;
+                }
+                lost
             } else {
-                savepoint.commit().await?;
-            }
+                apply(&mut tx, write, now).await?
+            };
         }
         tx.commit().await?;
         Ok(outcomes
@@ -212,7 +223,9 @@ mod lite {
             .collect())
     }
 
-    /// One write's statements; `Some` when it lost to an earlier one.
+    /// One write's statements; `Some` when it lost to an earlier one. A single-event write
+    /// undoes its own answer if its event loses (a failed statement changes nothing, so
+    /// nothing else needs undoing).
     async fn apply(
         conn: &mut sqlx::SqliteConnection,
         write: &Write,
@@ -251,7 +264,16 @@ mod lite {
                 .await;
             match inserted {
                 Ok(_) => {}
-                Err(e) if is_conflict(&e) => return Ok(Some(WriteError::Conflict)),
+                Err(e) if is_conflict(&e) => {
+                    if let (Some(a), 1) = (&write.answer, write.events.len()) {
+                        sqlx::query(DELETE_ANSWER)
+                            .bind(&a.principal)
+                            .bind(&a.key)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    return Ok(Some(WriteError::Conflict));
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -396,13 +418,11 @@ mod pg {
             .filter_map(|i| writes[i].answer.as_ref())
             .collect();
         for a in orphans {
-            sqlx::query(
-                "DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
-            )
-            .bind(&a.principal)
-            .bind(&a.key)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(DELETE_ANSWER)
+                .bind(&a.principal)
+                .bind(&a.key)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(outcomes
