@@ -35,6 +35,35 @@ pub enum Db {
     Sqlite(SqlitePool),
 }
 
+/// A connection (in practice a transaction) on either store, for code whose SQL is the same
+/// on both (the projector, the writer).
+pub(crate) enum Conn<'a> {
+    Pg(&'a mut sqlx::PgConnection),
+    Lite(&'a mut sqlx::SqliteConnection),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection and `$db` to its sqlx database
+/// type (for query builders). The body is compiled once per store.
+macro_rules! on_conn {
+    ($conn:expr, $c:ident, $db:ident => $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Pg($c) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Postgres;
+                let $c: &mut sqlx::PgConnection = &mut **$c;
+                $body
+            }
+            $crate::db::Conn::Lite($c) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Sqlite;
+                let $c: &mut sqlx::SqliteConnection = &mut **$c;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_conn;
+
 /// Pool sizing; the defaults suit the 2-core reference machine.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {

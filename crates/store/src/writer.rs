@@ -5,14 +5,12 @@
 //! capped the service far below what the database can write (issue 10). Now every write of
 //! the command side (a command's events, with the answer to its `Idempotency-Key` when it
 //! has one) is queued to one writer task, which commits whatever has queued meanwhile in ONE
-//! transaction:
-//!
-//! - SQLite: a conflict fails only its own write (a failed statement changes nothing, and
-//!   a write whose event loses takes back its answer); one fsync per group.
-//! - PostgreSQL: all answers in one multi-row upsert and all single-event writes in one
-//!   multi-row insert (`ON CONFLICT DO NOTHING RETURNING` tells who won), so a group costs
-//!   four round trips whatever its size. A write with several events (none today) uses a
-//!   savepoint, because a multi-row insert cannot be all-or-nothing per write.
+//! transaction: all answers in one multi-row upsert and all single-event writes in one multi-row insert,
+//! whose `RETURNING` tells who won (`ON CONFLICT DO NOTHING`); an answer whose events lost is
+//! taken back. A group costs four statements whatever its size, on both stores: PostgreSQL
+//! saves round trips, SQLite saves hops through its one connection's worker thread, which
+//! is what limited it (measured: docs/benchmarks.md). A write with several events (none
+//! today) uses a savepoint, because a multi-row insert cannot be all-or-nothing per write.
 //!
 //! Each caller is answered only after the group's COMMIT succeeded: an acknowledged write is
 //! as durable as before, and an answer is never stored without its events or the reverse.
@@ -23,11 +21,15 @@ use cqrs_es::persist::SerializedEvent;
 use sqlx::Acquire;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::Db;
+use crate::db::{on_conn, Conn, Db};
 use crate::idempotency::Answer;
 
 /// Most writes in one group; bounds the time the write lock is held.
 const MAX_GROUP: usize = 512;
+
+/// Rows per multi-row statement: 10 binds per answer, 7 per event, far below SQLite's 32,766
+/// and PostgreSQL's 65,535.
+const ROWS_PER_STATEMENT: usize = 1000;
 
 /// One durable write: the events of one command, and the stored answer of its request.
 #[derive(Debug)]
@@ -107,10 +109,7 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Job>) {
             }
         }
         let writes: Vec<&Write> = group.iter().map(|j| &j.write).collect();
-        let committed = match &db {
-            Db::Postgres(pool) => pg::commit(pool, &writes).await,
-            Db::Sqlite(pool) => lite::commit(pool, &writes).await,
-        };
+        let committed = commit(&db, &writes).await;
         match committed {
             Ok(outcomes) => {
                 for (job, outcome) in group.into_iter().zip(outcomes) {
@@ -182,134 +181,49 @@ fn duplicates(writes: &[&Write]) -> Vec<Option<WriteError>> {
         .collect()
 }
 
-mod lite {
-    use super::*;
-
-    fn is_conflict(e: &sqlx::Error) -> bool {
-        // 1555: SQLITE_CONSTRAINT_PRIMARYKEY, the same test sqlite-es makes.
-        matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c == "1555"))
-    }
-
-    /// Commits a group; the per-write outcomes are only returned when COMMIT succeeded.
-    pub(super) async fn commit(
-        pool: &sqlx::SqlitePool,
-        writes: &[&Write],
-    ) -> Result<Vec<Result<(), WriteError>>, sqlx::Error> {
-        let now = chrono::Utc::now().timestamp();
-        let mut outcomes = duplicates(writes);
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        for (write, outcome) in writes.iter().zip(outcomes.iter_mut()) {
-            if outcome.is_some() {
-                continue;
-            }
-            *outcome = if write.events.len() > 1 {
-                // All or nothing: SQLite undoes only the failing statement of a transaction.
-                let mut savepoint = (&mut *tx).begin().await?;
-                let lost = apply(&mut savepoint, write, now).await?;
-                if lost.is_some() {
-                    savepoint.rollback().await?;
-                } else {
-                    savepoint.commit().await?;
-                }
-                lost
-            } else {
-                apply(&mut tx, write, now).await?
-            };
+/// Commits a group in one transaction; the per-write outcomes are only returned when COMMIT
+/// succeeded.
+async fn commit(db: &Db, writes: &[&Write]) -> Result<Vec<Result<(), WriteError>>, sqlx::Error> {
+    let outcomes = match db {
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let outcomes = statements(&mut Conn::Pg(&mut tx), writes).await?;
+            tx.commit().await?;
+            outcomes
         }
-        tx.commit().await?;
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.map_or(Ok(()), Err))
-            .collect())
-    }
-
-    /// One write's statements; `Some` when it lost to an earlier one. A single-event write
-    /// undoes its own answer if its event loses (a failed statement changes nothing, so
-    /// nothing else needs undoing).
-    async fn apply(
-        conn: &mut sqlx::SqliteConnection,
-        write: &Write,
-        now: i64,
-    ) -> Result<Option<WriteError>, sqlx::Error> {
-        if let Some(a) = &write.answer {
-            let sql = format!(
-                "{ANSWER_COLUMNS} VALUES ($1, $2, $3, $4, 'done', $5, $6, $7, $8, 0){ANSWER_CONFLICT}$9"
-            );
-            let done = sqlx::query(&sql)
-                .bind(&a.principal)
-                .bind(&a.key)
-                .bind(&a.request_hash)
-                .bind(&a.resource_id)
-                .bind(i32::from(a.response.status))
-                .bind(&a.response.location)
-                .bind(&a.response.body)
-                .bind(&a.created_at)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Ok(Some(WriteError::KeyTaken));
-            }
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let outcomes = statements(&mut Conn::Lite(&mut tx), writes).await?;
+            tx.commit().await?;
+            outcomes
         }
-        for e in &write.events {
-            let inserted = sqlx::query(INSERT_EVENT)
-                .bind(&e.aggregate_type)
-                .bind(&e.aggregate_id)
-                .bind(sequence(e))
-                .bind(&e.event_type)
-                .bind(&e.event_version)
-                .bind(&e.payload)
-                .bind(&e.metadata)
-                .execute(&mut *conn)
-                .await;
-            match inserted {
-                Ok(_) => {}
-                Err(e) if is_conflict(&e) => {
-                    if let (Some(a), 1) = (&write.answer, write.events.len()) {
-                        sqlx::query(DELETE_ANSWER)
-                            .bind(&a.principal)
-                            .bind(&a.key)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    return Ok(Some(WriteError::Conflict));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(None)
-    }
+    };
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.map_or(Ok(()), Err))
+        .collect())
 }
 
-mod pg {
-    use super::*;
+/// The statements of a group (see the module docs): `Some` for each write that lost.
+async fn statements(
+    conn: &mut Conn<'_>,
+    writes: &[&Write],
+) -> Result<Vec<Option<WriteError>>, sqlx::Error> {
+    let now = chrono::Utc::now().timestamp();
+    let mut outcomes = duplicates(writes);
 
-    fn is_conflict(e: &sqlx::Error) -> bool {
-        // 23505: unique_violation.
-        matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c == "23505"))
-    }
-
-    /// Commits a group in four round trips (see the module docs); the per-write outcomes are
-    /// only returned when COMMIT succeeded.
-    pub(super) async fn commit(
-        pool: &sqlx::PgPool,
-        writes: &[&Write],
-    ) -> Result<Vec<Result<(), WriteError>>, sqlx::Error> {
-        let now = chrono::Utc::now().timestamp();
-        let mut outcomes = duplicates(writes);
-        let mut tx = pool.begin().await?;
-
-        // 1. The answers, one statement: those not returned lost their key.
-        let answers: Vec<(usize, &Answer)> = writes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| outcomes[*i].is_none())
-            .filter_map(|(i, w)| w.answer.as_ref().map(|a| (i, a)))
-            .collect();
-        let mut answered: Vec<usize> = Vec::new();
-        if !answers.is_empty() {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(ANSWER_COLUMNS);
-            insert.push_values(&answers, |mut row, (_, a)| {
+    // 1. The answers, one statement: those not returned lost their key.
+    let answers: Vec<(usize, &Answer)> = writes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| outcomes[*i].is_none())
+        .filter_map(|(i, w)| w.answer.as_ref().map(|a| (i, a)))
+        .collect();
+    let mut answered: Vec<usize> = Vec::new();
+    for chunk in answers.chunks(ROWS_PER_STATEMENT) {
+        let won: HashSet<(String, String)> = on_conn!(conn, c, DB => {
+            let mut insert = sqlx::QueryBuilder::<DB>::new(ANSWER_COLUMNS);
+            insert.push_values(chunk, |mut row, (_, a)| {
                 row.push_bind(&a.principal)
                     .push_bind(&a.key)
                     .push_bind(&a.request_hash)
@@ -323,32 +237,30 @@ mod pg {
             });
             insert.push(ANSWER_CONFLICT).push_bind(now);
             insert.push(" RETURNING principal, idempotency_key");
-            let won: HashSet<(String, String)> = insert
-                .build_query_as::<(String, String)>()
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
-            for (i, a) in answers {
-                if won.contains(&(a.principal.clone(), a.key.clone())) {
-                    answered.push(i);
-                } else {
-                    outcomes[i] = Some(WriteError::KeyTaken);
-                }
+            insert.build_query_as::<(String, String)>().fetch_all(c).await?
+        })
+        .into_iter()
+        .collect();
+        for (i, a) in chunk {
+            if won.contains(&(a.principal.clone(), a.key.clone())) {
+                answered.push(*i);
+            } else {
+                outcomes[*i] = Some(WriteError::KeyTaken);
             }
         }
+    }
 
-        // 2. Single-event writes, one statement: those not returned lost their sequence.
-        let singles: Vec<(usize, &SerializedEvent)> = writes
-            .iter()
-            .enumerate()
-            .filter(|(i, w)| outcomes[*i].is_none() && w.events.len() == 1)
-            .filter_map(|(i, w)| w.events.first().map(|e| (i, e)))
-            .collect();
-        if !singles.is_empty() {
-            // 7 binds per event: 512 writes are far below PostgreSQL's bind limit.
-            let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(EVENT_COLUMNS);
-            insert.push_values(&singles, |mut row, (_, e)| {
+    // 2. Single-event writes, one statement: those not returned lost their sequence.
+    let singles: Vec<(usize, &SerializedEvent)> = writes
+        .iter()
+        .enumerate()
+        .filter(|(i, w)| outcomes[*i].is_none() && w.events.len() == 1)
+        .filter_map(|(i, w)| w.events.first().map(|e| (i, e)))
+        .collect();
+    for chunk in singles.chunks(ROWS_PER_STATEMENT) {
+        let won: HashSet<(String, String, i64)> = on_conn!(conn, c, DB => {
+            let mut insert = sqlx::QueryBuilder::<DB>::new(EVENT_COLUMNS);
+            insert.push_values(chunk, |mut row, (_, e)| {
                 row.push_bind(&e.aggregate_type)
                     .push_bind(&e.aggregate_id)
                     .push_bind(sequence(e))
@@ -357,31 +269,32 @@ mod pg {
                     .push_bind(&e.payload)
                     .push_bind(&e.metadata);
             });
-            insert.push(" ON CONFLICT DO NOTHING RETURNING aggregate_type, aggregate_id, sequence");
-            let won: HashSet<(String, String, i64)> = insert
-                .build_query_as::<(String, String, i64)>()
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
-            for (i, e) in singles {
-                let key = (
-                    e.aggregate_type.clone(),
-                    e.aggregate_id.clone(),
-                    sequence(e),
-                );
-                if !won.contains(&key) {
-                    outcomes[i] = Some(WriteError::Conflict);
-                }
+            insert.push(
+                " ON CONFLICT DO NOTHING RETURNING aggregate_type, aggregate_id, sequence",
+            );
+            insert.build_query_as::<(String, String, i64)>().fetch_all(c).await?
+        })
+        .into_iter()
+        .collect();
+        for (i, e) in chunk {
+            let key = (
+                e.aggregate_type.clone(),
+                e.aggregate_id.clone(),
+                sequence(e),
+            );
+            if !won.contains(&key) {
+                outcomes[*i] = Some(WriteError::Conflict);
             }
         }
+    }
 
-        // 3. Several events: all or nothing, in a savepoint each.
-        for (i, write) in writes.iter().enumerate() {
-            if outcomes[i].is_some() || write.events.len() < 2 {
-                continue;
-            }
-            let mut savepoint = (&mut *tx).begin().await?;
+    // 3. Several events: all or nothing, in a savepoint each (none today).
+    for (i, write) in writes.iter().enumerate() {
+        if outcomes[i].is_some() || write.events.len() < 2 {
+            continue;
+        }
+        let lost = on_conn!(conn, c, DB => {
+            let mut savepoint = c.begin().await?;
             let mut lost = false;
             for e in &write.events {
                 let inserted = sqlx::query(INSERT_EVENT)
@@ -405,29 +318,32 @@ mod pg {
             }
             if lost {
                 savepoint.rollback().await?;
-                outcomes[i] = Some(WriteError::Conflict);
             } else {
                 savepoint.commit().await?;
             }
+            lost
+        });
+        if lost {
+            outcomes[i] = Some(WriteError::Conflict);
         }
+    }
 
-        // 4. An answer whose events lost is not an answer: take it back.
-        let orphans: Vec<&Answer> = answered
-            .into_iter()
-            .filter(|i| outcomes[*i].is_some())
-            .filter_map(|i| writes[i].answer.as_ref())
-            .collect();
-        for a in orphans {
-            sqlx::query(DELETE_ANSWER)
+    // 4. An answer whose events lost is not an answer: take it back.
+    for i in answered {
+        if let (Some(_), Some(a)) = (&outcomes[i], &writes[i].answer) {
+            on_conn!(conn, c, DB => sqlx::query(DELETE_ANSWER)
                 .bind(&a.principal)
                 .bind(&a.key)
-                .execute(&mut *tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
         }
-        tx.commit().await?;
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.map_or(Ok(()), Err))
-            .collect())
     }
+    Ok(outcomes)
+}
+
+/// A unique key refused the row: 23505 (PostgreSQL unique_violation), 1555 (SQLite
+/// SQLITE_CONSTRAINT_PRIMARYKEY, the test sqlite-es makes).
+fn is_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c == "23505" || c == "1555"))
 }

@@ -51,6 +51,8 @@ pub(crate) struct CellState {
     timelines: HashMap<String, ProcedureTimeline>,
     /// Cells published with intervals older than their observations.
     due: BTreeSet<CellKey>,
+    /// Each group's CBI rows as last written (unknown after a load: then rewritten whole).
+    ranked: HashMap<GroupKey, Vec<(String, f64, i32)>>,
 }
 
 impl CellState {
@@ -123,6 +125,7 @@ impl CellState {
                 .collect(),
             timelines,
             due: BTreeSet::new(),
+            ranked: HashMap::new(),
         }
     }
 
@@ -287,6 +290,16 @@ impl CellState {
             .map(|(k, c)| cells::group_row(&k.3, &c.running.stats_without_intervals(methodology.k)))
             .collect();
         cells::rank_group(&rows)
+    }
+
+    /// Records a group's CBI rows as written; returns the rows last written before (`None`
+    /// if unknown).
+    pub(crate) fn set_ranked(
+        &mut self,
+        group: &GroupKey,
+        ranked: Vec<(String, f64, i32)>,
+    ) -> Option<Vec<(String, f64, i32)>> {
+        self.ranked.insert(group.clone(), ranked)
     }
 
     /// Approximate heap bytes of the running cells (for the memory budget).

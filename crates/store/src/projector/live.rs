@@ -170,13 +170,29 @@ pub(crate) async fn publish(
     for key in &delete {
         sql::delete_cell(conn, key).await?;
     }
-    // A changed cell can change the CBI of every province of its group. A refresh of
-    // intervals alone changes no CBI, but costs little: a group is at most 63 cells.
+    // A changed cell can change the CBI of every province of its group: each dirty group is
+    // ranked again from the cells in memory (at most 63), and only what changed is written,
+    // in one statement for all groups.
     let groups: BTreeSet<_> = dirty.iter().map(crate::cells::group_of).collect();
+    let mut upserts = Vec::new();
     for group in &groups {
-        sql::write_cbi(conn, group, &state.ranked(group, methodology)).await?;
+        let ranked = state.ranked(group, methodology);
+        let before = state.set_ranked(group, ranked.clone());
+        match before {
+            Some(before) if before == ranked => continue,
+            Some(before) => {
+                for (province, ..) in &before {
+                    if !ranked.iter().any(|(p, ..)| p == province) {
+                        sql::delete_cbi(conn, group, Some(province)).await?;
+                    }
+                }
+            }
+            // Not known since the state was loaded: replace the group's rows whole.
+            None => sql::delete_cbi(conn, group, None).await?,
+        }
+        upserts.extend(ranked.into_iter().map(|r| (group.clone(), r)));
     }
-    Ok(())
+    sql::upsert_cbi(conn, &upserts).await
 }
 
 /// Writes the new rows held so far.

@@ -135,14 +135,18 @@ pub(crate) async fn rebuild(
         .iter()
         .map(|(code, (timeline, _))| (code.clone(), timeline.clone()))
         .collect();
-    let state = CellState::rebuilt(checkpoint, running, timelines);
+    let mut state = CellState::rebuilt(checkpoint, running, timelines);
     let groups: std::collections::BTreeSet<_> = published
         .iter()
         .map(|(key, _, _)| cells::group_of(key))
         .collect();
+    let mut ranked = Vec::new();
     for group in &groups {
-        sql::write_cbi(conn, group, &state.ranked(group, methodology)).await?;
+        let rows = state.ranked(group, methodology);
+        state.set_ranked(group, rows.clone());
+        ranked.extend(rows.into_iter().map(|r| (group.clone(), r)));
     }
+    sql::upsert_cbi(conn, &ranked).await?;
     sql::save_checkpoint(conn, checkpoint).await?;
     tracing::debug!(cells = published.len(), elapsed = ?started.elapsed(), "cells written");
     Ok((applied, state))

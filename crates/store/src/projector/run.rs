@@ -22,6 +22,7 @@ impl Projector {
         if let crate::db::Db::Postgres(pool) = &self.db {
             spawn_listener(pool.clone(), wake.clone(), shutdown.clone());
         }
+        let mut refreshed = std::time::Instant::now();
         loop {
             // Batches until one comes back short: no target query and no extra empty
             // transaction per wake, which matters under load. Events held back by the
@@ -48,8 +49,13 @@ impl Projector {
                 }
             }
             // Another process may have projected procedure events (then this projector never
-            // saw them): follow the read model, not our own batches.
-            if let Some(catalogue) = &self.catalogue {
+            // saw them): follow the read model, once per poll (our own batches reload it).
+            if let Some(catalogue) = self
+                .catalogue
+                .as_ref()
+                .filter(|_| refreshed.elapsed() >= poll)
+            {
+                refreshed = std::time::Instant::now();
                 if let Err(e) = catalogue.refresh(&self.db).await {
                     tracing::warn!(error = %e, "catalogue refresh failed; retrying");
                 }

@@ -14,33 +14,7 @@ use crate::StoreError;
 use futures::TryStreamExt;
 use redtape_domain::procedure_terms::ProcedureTimeline;
 
-/// A connection (in practice a transaction) on either store.
-pub(crate) enum Conn<'a> {
-    Pg(&'a mut sqlx::PgConnection),
-    Lite(&'a mut sqlx::SqliteConnection),
-}
-
-/// Runs `$body` with `$c` bound to the concrete connection and `$db` to its sqlx database
-/// type (for query builders). The body is compiled once per store.
-macro_rules! on_conn {
-    ($conn:expr, $c:ident, $db:ident => $body:expr) => {
-        match $conn {
-            $crate::projector::sql::Conn::Pg($c) => {
-                #[allow(dead_code)]
-                type $db = sqlx::Postgres;
-                let $c: &mut sqlx::PgConnection = &mut **$c;
-                $body
-            }
-            $crate::projector::sql::Conn::Lite($c) => {
-                #[allow(dead_code)]
-                type $db = sqlx::Sqlite;
-                let $c: &mut sqlx::SqliteConnection = &mut **$c;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use on_conn;
+pub(crate) use crate::db::{on_conn, Conn};
 
 /// Name of the checkpoint row of the read models.
 pub const OBSERVATIONS: &str = "observations";
@@ -360,35 +334,49 @@ pub(crate) async fn delete_cell(conn: &mut Conn<'_>, key: &CellKey) -> Result<()
     Ok(())
 }
 
-/// Replaces a group's CBI rows with `ranked` (province, CBI, rank).
-pub(crate) async fn write_cbi(
+/// Removes one province's CBI row of a group, or all of them.
+pub(crate) async fn delete_cbi(
     conn: &mut Conn<'_>,
     group: &GroupKey,
-    ranked: &[(String, f64, i32)],
+    province: Option<&str>,
 ) -> Result<(), StoreError> {
-    on_conn!(conn, c, DB => sqlx::query(cells::DELETE_CBI)
-        .bind(&group.0)
-        .bind(group.1)
-        .bind(&group.2)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    if ranked.is_empty() {
-        return Ok(());
-    }
-    // 6 binds per row, and a group holds at most 63 provinces.
+    let sql = match province {
+        Some(_) => format!("{} AND province_code = $4", cells::DELETE_CBI),
+        None => cells::DELETE_CBI.to_string(),
+    };
     on_conn!(conn, c, DB => {
-        let mut insert = sqlx::QueryBuilder::<DB>::new(cells::INSERT_CBI);
-        insert.push_values(ranked, |mut row, (province, cbi, rank)| {
-            row.push_bind(&group.0)
-                .push_bind(group.1)
-                .push_bind(&group.2)
-                .push_bind(province)
-                .push_bind(*cbi)
-                .push_bind(*rank);
-        });
-        insert.build().execute(c).await
-        .map(|r| r.rows_affected())
+        let mut query = sqlx::query(&sql).bind(&group.0).bind(group.1).bind(&group.2);
+        if let Some(province) = province {
+            query = query.bind(province);
+        }
+        query.execute(c).await.map(|r| r.rows_affected())
     })?;
+    Ok(())
+}
+
+/// Writes CBI rows (group, (province, CBI, rank)), replacing those of the same province.
+pub(crate) async fn upsert_cbi(
+    conn: &mut Conn<'_>,
+    rows: &[(GroupKey, (String, f64, i32))],
+) -> Result<(), StoreError> {
+    // 6 binds per row.
+    for chunk in rows.chunks(cells::CHUNK) {
+        on_conn!(conn, c, DB => {
+            let mut insert = sqlx::QueryBuilder::<DB>::new(cells::INSERT_CBI);
+            insert.push_values(chunk, |mut row, (group, (province, cbi, rank))| {
+                row.push_bind(&group.0)
+                    .push_bind(group.1)
+                    .push_bind(&group.2)
+                    .push_bind(province)
+                    .push_bind(*cbi)
+                    .push_bind(*rank);
+            });
+            insert.push(
+                " ON CONFLICT (geography, year, procedure_code, province_code) DO UPDATE \
+                 SET cbi = excluded.cbi, cbi_rank = excluded.cbi_rank",
+            );
+            insert.build().execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
