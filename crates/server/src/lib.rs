@@ -192,6 +192,7 @@ impl Running {
 /// Connects, migrates, catches the read models up, then serves until stopped.
 pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Server), BoxError> {
     let db = connect(settings).await?;
+    db.checkpoint_in_background(Duration::from_millis(500));
     let wake = Arc::new(Notify::new());
     let catalogue = Arc::new(Catalogue::new());
     let methodology = Arc::new(settings.methodology()?);

@@ -64,6 +64,10 @@ macro_rules! on_conn {
 }
 pub(crate) use on_conn;
 
+/// WAL pages after which a committing connection checkpoints by itself (SQLite's default is
+/// 1,000): only reached if the background checkpoints stop.
+const SQLITE_AUTOCHECKPOINT_PAGES: &str = "20000";
+
 /// Pool sizing; the defaults suit the 2-core reference machine.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
@@ -135,6 +139,9 @@ impl Db {
             .pragma("cache_size", SQLITE_CACHE_PAGES)
             // Multi-row inserts keep a statement journal; in memory it costs no file writes.
             .pragma("temp_store", "memory")
+            // The service checkpoints the WAL from another connection (see
+            // `checkpoint_in_background`); this is the safety net if that does not run.
+            .pragma("wal_autocheckpoint", SQLITE_AUTOCHECKPOINT_PAGES)
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             // One connection. SQLite admits one writer at a time; with several connections,
@@ -152,6 +159,36 @@ impl Db {
             .await
             .map_err(StoreError::Connect)?;
         Ok(Db::Sqlite(pool))
+    }
+
+    /// On SQLite, copies the WAL into the database file every `every`, from a connection of
+    /// its own, until the pool closes; a no-op on PostgreSQL.
+    ///
+    /// SQLite checkpoints automatically in the committing connection, and here every write
+    /// shares one connection: under filing load the checkpoints took 9% of all CPU on that
+    /// connection's thread (docs/benchmarks.md). A passive checkpoint from another connection
+    /// blocks no writer and runs on the other core; a longer interval also copies a page
+    /// that changed many times once.
+    pub fn checkpoint_in_background(&self, every: Duration) {
+        let Db::Sqlite(pool) = self else {
+            return;
+        };
+        let (pool, options) = (pool.clone(), pool.connect_options());
+        tokio::spawn(async move {
+            let mut conn: Option<sqlx::SqliteConnection> = None;
+            while !pool.is_closed() {
+                tokio::time::sleep(every).await;
+                if conn.is_none() {
+                    conn = sqlx::ConnectOptions::connect(&*options).await.ok();
+                }
+                if let Some(c) = conn.as_mut() {
+                    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(c).await {
+                        tracing::debug!(error = %e, "WAL checkpoint failed; reconnecting");
+                        conn = None;
+                    }
+                }
+            }
+        });
     }
 
     pub fn backend(&self) -> Backend {
