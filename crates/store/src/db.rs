@@ -182,7 +182,10 @@ impl Db {
                     conn = sqlx::ConnectOptions::connect(&*options).await.ok();
                 }
                 if let Some(c) = conn.as_mut() {
-                    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(c).await {
+                    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                        .execute(c)
+                        .await
+                    {
                         tracing::debug!(error = %e, "WAL checkpoint failed; reconnecting");
                         conn = None;
                     }
