@@ -70,6 +70,11 @@ pub struct BenchArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400),
           conflicts_with = "submissions")]
     pub seconds: Option<u64>,
+    /// filing with --seconds: seconds of load before the measured run, not counted in any
+    /// window or rate (connections opened, statements prepared, caches filled); their
+    /// submissions are still checked for loss.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub warmup_seconds: u64,
     /// filing: length of a sample window: every window prints submissions/s, p50/p99 latency
     /// and the projector's lag read at its end.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
@@ -403,7 +408,10 @@ async fn drive_and_check(
 
     let shared = Arc::new(Shared::default());
     let every = Duration::from_secs(args.sample_seconds);
-    let started = Instant::now();
+    let warmup = Duration::from_secs(args.seconds.map_or(0, |_| args.warmup_seconds));
+    let load_started = Instant::now();
+    // The measured run starts after the warm-up (none in count mode).
+    let started = load_started + warmup;
     let until = match args.seconds {
         Some(s) => Until::Deadline(started + Duration::from_secs(s)),
         None => Until::Count(args.submissions.unwrap_or(20_000)),
@@ -412,7 +420,7 @@ async fn drive_and_check(
         "{store}: {} clients filing {} over {} tokens{}",
         args.clients,
         match (args.seconds, until) {
-            (Some(s), _) => format!("for {s} s"),
+            (Some(s), _) => format!("for {s} s after {} s of warm-up", warmup.as_secs()),
             (None, Until::Count(n)) => format!("{n} timings"),
             (None, Until::Deadline(_)) => String::new(),
         },
@@ -448,7 +456,7 @@ async fn drive_and_check(
     })
     .await;
     let _ = stop.send(true);
-    let samples = sampler.await?;
+    let (samples, acked_at_start) = sampler.await?;
     let load_ended = driven?;
     let elapsed = load_ended.duration_since(started).as_secs_f64();
 
@@ -474,9 +482,11 @@ async fn drive_and_check(
         .collect();
     all.extend(shared.take_window());
     let latency = Latency::of(all, errors as usize);
-    let per_second = acknowledged as f64 / elapsed;
+    let measured = acknowledged - acked_at_start;
+    let per_second = measured as f64 / elapsed;
     println!(
-        "{store}: {acknowledged} acknowledged in {elapsed:.2} s: {per_second:.0} subm/s, \
+        "{store}: {measured} acknowledged in {elapsed:.2} s (and {acked_at_start} in the \
+         warm-up): {per_second:.0} subm/s, \
          p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {errors} failed requests; {}",
         latency.p50_ms,
         latency.p99_ms,
@@ -623,7 +633,8 @@ async fn caught_up_after(db: &Db, since: Instant) -> Result<Option<Duration>, Bo
 
 /// Every `every` from `started`, until `stop` turns true: takes the window's figures and the
 /// projector's lag, prints them, and keeps them. A window the load did not fill (it stopped
-/// before the window's end) is not a sample.
+/// before the window's end) is not a sample. Also returns how many submissions were
+/// acknowledged before `started` (the warm-up), whose latencies it drops.
 async fn sample(
     store: &'static str,
     db: Db,
@@ -631,9 +642,12 @@ async fn sample(
     started: Instant,
     every: Duration,
     mut stop: watch::Receiver<bool>,
-) -> Vec<Sample> {
+) -> (Vec<Sample>, u64) {
     let mut samples = Vec::new();
-    let (mut last_at, mut last_acked) = (started, 0u64);
+    tokio::time::sleep_until(started.into()).await;
+    let at_start = shared.acknowledged.load(Ordering::SeqCst);
+    shared.take_window();
+    let (mut last_at, mut last_acked) = (started, at_start);
     for k in 1u32.. {
         if *stop.borrow() {
             break;
@@ -672,7 +686,7 @@ async fn sample(
         samples.push(sample);
         (last_at, last_acked) = (now, acked);
     }
-    samples
+    (samples, at_start)
 }
 
 /// Runs the clients until `until`; each request files a new timing with a fresh

@@ -118,27 +118,74 @@ const ROWS_PER_INSERT: usize = 1000;
 
 /// Inserts new observation rows, many per statement. A row that exists already is left
 /// alone (an event is never applied twice; the checkpoint makes that impossible anyway).
+///
+/// PostgreSQL gets the rows as arrays through `unnest`: one statement text whatever the
+/// batch size, parsed and planned once per connection (as the writer's, see
+/// `crate::writer`); SQLite gets a multi-row VALUES.
 pub(crate) async fn insert_observations(
     conn: &mut Conn<'_>,
     rows: &[NewRow<'_>],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        on_conn!(conn, c, DB => {
-            let mut insert = sqlx::QueryBuilder::<DB>::new(INSERT_OBSERVATIONS);
-            insert.push_values(chunk, |mut row, o| {
-                row.push_bind(o.id).push_bind(o.status).push_bind(o.filer);
-                crate::bind_report!(row, o.columns, push_bind)
-                    .push_bind(o.amendments)
-                    .push_bind(o.filed_at)
-                    .push_bind(o.updated_at)
-                    .push_bind(o.last_sequence);
-            });
-            insert.push(" ON CONFLICT (submission_id) DO NOTHING");
-            insert.build().execute(c).await
-        .map(|r| r.rows_affected())
-        })?;
+        match conn {
+            Conn::Pg(c) => {
+                let sql = format!(
+                    "{INSERT_OBSERVATIONS} SELECT * FROM unnest($1::text[], $2::text[], \
+                     $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                     $9::int[], $10::date[], $11::date[], $12::date[], $13::text[], $14::text[], \
+                     $15::text[], $16::bigint[], $17::bigint[], $18::bigint[], $19::float8[], \
+                     $20::int[], $21::int[], $22::text[], $23::text[], $24::bigint[]) \
+                     ON CONFLICT (submission_id) DO NOTHING"
+                );
+                sqlx::query(&sql)
+                    .bind(column(chunk, |o| o.id))
+                    .bind(column(chunk, |o| o.status))
+                    .bind(column(chunk, |o| o.filer))
+                    .bind(column(chunk, |o| o.columns.kind))
+                    .bind(column(chunk, |o| o.columns.procedure_code.as_str()))
+                    .bind(column(chunk, |o| o.columns.geography))
+                    .bind(column(chunk, |o| o.columns.province_code.as_str()))
+                    .bind(column(chunk, |o| o.columns.province_vn34.as_str()))
+                    .bind(column(chunk, |o| o.columns.year))
+                    .bind(column(chunk, |o| o.columns.submitted_on))
+                    .bind(column(chunk, |o| o.columns.completed_on))
+                    .bind(column(chunk, |o| o.columns.experienced_on))
+                    .bind(column(chunk, |o| o.columns.outcome))
+                    .bind(column(chunk, |o| o.columns.channel))
+                    .bind(column(chunk, |o| o.columns.categories.as_deref()))
+                    .bind(column(chunk, |o| o.columns.official_fees))
+                    .bind(column(chunk, |o| o.columns.unofficial_payments))
+                    .bind(column(chunk, |o| o.columns.external_services))
+                    .bind(column(chunk, |o| o.columns.staff_hours))
+                    .bind(column(chunk, |o| o.columns.visits))
+                    .bind(column(chunk, |o| o.amendments))
+                    .bind(column(chunk, |o| o.filed_at))
+                    .bind(column(chunk, |o| o.updated_at))
+                    .bind(column(chunk, |o| o.last_sequence))
+                    .execute(&mut **c)
+                    .await?;
+            }
+            Conn::Lite(c) => {
+                let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(INSERT_OBSERVATIONS);
+                insert.push_values(chunk, |mut row, o| {
+                    row.push_bind(o.id).push_bind(o.status).push_bind(o.filer);
+                    crate::bind_report!(row, o.columns, push_bind)
+                        .push_bind(o.amendments)
+                        .push_bind(o.filed_at)
+                        .push_bind(o.updated_at)
+                        .push_bind(o.last_sequence);
+                });
+                insert.push(" ON CONFLICT (submission_id) DO NOTHING");
+                insert.build().execute(&mut **c).await?;
+            }
+        }
     }
     Ok(())
+}
+
+/// One column of rows, as an array to bind.
+fn column<'a, R, T>(rows: &'a [R], f: impl Fn(&'a R) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
 }
 
 /// What the cells need of one observation row; `None` if there is no such row.
@@ -296,15 +343,54 @@ pub(crate) async fn write_cells(
     computed: &[Published],
 ) -> Result<(), StoreError> {
     for chunk in computed.chunks(cells::CHUNK) {
-        on_conn!(conn, c, DB => {
-            let mut insert = sqlx::QueryBuilder::<DB>::new(cells::INSERT);
-            insert.push_values(chunk, |mut row, (key, stats, due)| {
-                cells::bind_cell!(row, key, stats).push_bind(i32::from(*due));
-            });
-            insert.push(cells::ON_CONFLICT);
-            insert.build().execute(c).await
-        .map(|r| r.rows_affected())
-        })?;
+        match conn {
+            // One statement text whatever the number of cells (see `insert_observations`).
+            Conn::Pg(c) => {
+                let as_i32 = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+                let sql = format!(
+                    "{} SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], \
+                     $5::int[], $6::int[], $7::int[], $8::int[], $9::int[], $10::float8[], \
+                     $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::float8[], \
+                     $16::float8[], $17::float8[], $18::float8[], $19::float8[], $20::text[], \
+                     $21::int[], $22::int[]){}",
+                    cells::INSERT,
+                    cells::ON_CONFLICT
+                );
+                sqlx::query(&sql)
+                    .bind(column(chunk, |(k, _, _)| k.0.as_str()))
+                    .bind(column(chunk, |(k, _, _)| k.1))
+                    .bind(column(chunk, |(k, _, _)| k.2.as_str()))
+                    .bind(column(chunk, |(k, _, _)| k.3.as_str()))
+                    .bind(column(chunk, |(_, s, _)| as_i32(s.n)))
+                    .bind(column(chunk, |(_, s, _)| as_i32(s.n_timings)))
+                    .bind(column(chunk, |(_, s, _)| as_i32(s.n_pending)))
+                    .bind(column(chunk, |(_, s, _)| as_i32(s.n_complaints)))
+                    .bind(column(chunk, |(_, s, _)| i32::from(s.suppressed)))
+                    .bind(column(chunk, |(_, s, _)| s.median_days))
+                    .bind(column(chunk, |(_, s, _)| s.p90_days))
+                    .bind(column(chunk, |(_, s, _)| s.median_days_ci.map(|c| c.low)))
+                    .bind(column(chunk, |(_, s, _)| s.median_days_ci.map(|c| c.high)))
+                    .bind(column(chunk, |(_, s, _)| s.median_cost))
+                    .bind(column(chunk, |(_, s, _)| s.median_cost_ci.map(|c| c.low)))
+                    .bind(column(chunk, |(_, s, _)| s.median_cost_ci.map(|c| c.high)))
+                    .bind(column(chunk, |(_, s, _)| s.median_visits))
+                    .bind(column(chunk, |(_, s, _)| s.on_time_rate))
+                    .bind(column(chunk, |(_, s, _)| s.informal_payment_rate))
+                    .bind(column(chunk, |_| redtape_index::METHODOLOGY_VERSION))
+                    .bind(column(chunk, |(_, s, _)| as_i32(s.n_verified)))
+                    .bind(column(chunk, |(_, _, due)| i32::from(*due)))
+                    .execute(&mut **c)
+                    .await?;
+            }
+            Conn::Lite(c) => {
+                let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(cells::INSERT);
+                insert.push_values(chunk, |mut row, (key, stats, due)| {
+                    cells::bind_cell!(row, key, stats).push_bind(i32::from(*due));
+                });
+                insert.push(cells::ON_CONFLICT);
+                insert.build().execute(&mut **c).await?;
+            }
+        }
     }
     Ok(())
 }
@@ -359,24 +445,42 @@ pub(crate) async fn upsert_cbi(
     conn: &mut Conn<'_>,
     rows: &[(GroupKey, (String, f64, i32))],
 ) -> Result<(), StoreError> {
+    const CONFLICT: &str = " ON CONFLICT (geography, year, procedure_code, province_code) \
+        DO UPDATE SET cbi = excluded.cbi, cbi_rank = excluded.cbi_rank";
     // 6 binds per row.
     for chunk in rows.chunks(cells::CHUNK) {
-        on_conn!(conn, c, DB => {
-            let mut insert = sqlx::QueryBuilder::<DB>::new(cells::INSERT_CBI);
-            insert.push_values(chunk, |mut row, (group, (province, cbi, rank))| {
-                row.push_bind(&group.0)
-                    .push_bind(group.1)
-                    .push_bind(&group.2)
-                    .push_bind(province)
-                    .push_bind(*cbi)
-                    .push_bind(*rank);
-            });
-            insert.push(
-                " ON CONFLICT (geography, year, procedure_code, province_code) DO UPDATE \
-                 SET cbi = excluded.cbi, cbi_rank = excluded.cbi_rank",
-            );
-            insert.build().execute(c).await.map(|r| r.rows_affected())
-        })?;
+        match conn {
+            // One statement text whatever the number of rows (see `insert_observations`).
+            Conn::Pg(c) => {
+                let sql = format!(
+                    "{} SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], \
+                     $5::float8[], $6::int[]){CONFLICT}",
+                    cells::INSERT_CBI
+                );
+                sqlx::query(&sql)
+                    .bind(column(chunk, |(g, _)| g.0.as_str()))
+                    .bind(column(chunk, |(g, _)| g.1))
+                    .bind(column(chunk, |(g, _)| g.2.as_str()))
+                    .bind(column(chunk, |(_, r)| r.0.as_str()))
+                    .bind(column(chunk, |(_, r)| r.1))
+                    .bind(column(chunk, |(_, r)| r.2))
+                    .execute(&mut **c)
+                    .await?;
+            }
+            Conn::Lite(c) => {
+                let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(cells::INSERT_CBI);
+                insert.push_values(chunk, |mut row, (group, (province, cbi, rank))| {
+                    row.push_bind(&group.0)
+                        .push_bind(group.1)
+                        .push_bind(&group.2)
+                        .push_bind(province)
+                        .push_bind(*cbi)
+                        .push_bind(*rank);
+                });
+                insert.push(CONFLICT);
+                insert.build().execute(&mut **c).await?;
+            }
+        }
     }
     Ok(())
 }
