@@ -107,6 +107,20 @@ impl Key {
     }
 }
 
+impl Key {
+    /// What the store holds for this key now.
+    async fn lookup(&self, state: &AppState) -> Result<Lookup, ApiError> {
+        Ok(idempotency::lookup(
+            &state.db,
+            &self.principal,
+            &self.key,
+            &self.fingerprint,
+            &self.resource_id,
+        )
+        .await?)
+    }
+}
+
 /// What a handler did: its outcome, and whether the answer was committed with its events
 /// (otherwise [`run`] stores it afterwards).
 pub struct Handled {
@@ -159,7 +173,8 @@ where
         h.update(body);
         hex::encode(h.finalize())
     };
-    let resource_id = if creates == Creates::Fresh && !state.legacy_claims {
+    let optimistic = creates == Creates::Fresh && !state.legacy_claims;
+    let resource_id = if optimistic {
         new_resource_id
     } else {
         match idempotency::lookup(&state.db, caller, &key, &fingerprint, &new_resource_id).await? {
@@ -180,6 +195,14 @@ where
         // (conflicts, a used-up cap, unavailability, bugs) are not, so a retry can run.
         Err(e) => {
             use actix_web::ResponseError;
+            if optimistic {
+                // Not looked up yet: a retry of an answered request (refused meanwhile by
+                // the daily cap, say) is still answered with its first answer.
+                let looked_up = key.lookup(state).await?;
+                if matches!(looked_up, Lookup::Replay(_) | Lookup::Mismatch) {
+                    return settled(looked_up);
+                }
+            }
             let status = e.status_code();
             if status.is_server_error()
                 || status == StatusCode::CONFLICT
@@ -205,15 +228,7 @@ where
 
 /// The answer to a request whose key was answered by another request while it ran.
 async fn answered_meanwhile(state: &AppState, key: &Key) -> Result<HttpResponse, ApiError> {
-    let looked_up = idempotency::lookup(
-        &state.db,
-        &key.principal,
-        &key.key,
-        &key.fingerprint,
-        &key.resource_id,
-    )
-    .await?;
-    match looked_up {
+    match key.lookup(state).await? {
         Lookup::Proceed { .. } => settled(Lookup::InProgress),
         other => settled(other),
     }

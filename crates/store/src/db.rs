@@ -88,7 +88,11 @@ impl Default for PoolOptions {
 /// once re-read every dirty cell's observations, and 64 MiB kept them cached; it no longer
 /// reads them (cells are kept in memory), while every commit scans the cache's whole hash
 /// table (`pcache1TruncateUnsafe`: 7% of all CPU under filing load at 64 MiB).
-const SQLITE_CACHE_PAGES: &str = "-16384";
+pub(crate) const SQLITE_CACHE_PAGES: &str = "-16384";
+
+/// The page cache during a rebuild, which builds the secondary indexes of a million rows
+/// (and holds the only write connection anyway); set back to [`SQLITE_CACHE_PAGES`] after.
+pub(crate) const SQLITE_REBUILD_CACHE_PAGES: &str = "-131072";
 
 impl Db {
     /// Connects according to `DATABASE_URL`: `postgres://` or `postgresql://` selects

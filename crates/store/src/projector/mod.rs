@@ -274,11 +274,22 @@ impl Projector {
                 done
             }
             Db::Sqlite(pool) => {
+                let cache = |pages: &str| format!("PRAGMA cache_size = {pages}");
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query(&cache(crate::db::SQLITE_REBUILD_CACHE_PAGES))
+                    .execute(&mut *tx)
+                    .await?;
                 let done =
-                    rebuild::rebuild(&mut Conn::Lite(&mut tx), target, &self.methodology).await?;
-                tx.commit().await?;
-                done
+                    rebuild::rebuild(&mut Conn::Lite(&mut tx), target, &self.methodology).await;
+                let done = match done {
+                    Ok(done) => tx.commit().await.map(|()| done).map_err(Into::into),
+                    Err(e) => Err(e),
+                };
+                // The pool's one connection goes back to its usual cache, whatever happened.
+                sqlx::query(&cache(crate::db::SQLITE_CACHE_PAGES))
+                    .execute(pool)
+                    .await?;
+                done?
             }
         };
         *cells = state;
