@@ -98,6 +98,7 @@ impl CellState {
         tracing::info!(
             observations = rows,
             cells = self.cells.len(),
+            heap_bytes = self.heap_bytes(),
             due = self.due.len(),
             elapsed = ?started.elapsed(),
             "cell state loaded"

@@ -376,9 +376,4 @@ impl Projector {
     async fn has_due(&self) -> bool {
         self.cells.lock().await.has_due()
     }
-
-    /// Approximate heap bytes of the cells' running state.
-    pub async fn cell_state_bytes(&self) -> usize {
-        self.cells.lock().await.heap_bytes()
-    }
 }
