@@ -164,20 +164,30 @@ fn duplicates(writes: &[&Write]) -> Vec<Option<WriteError>> {
     writes
         .iter()
         .map(|w| {
-            if let Some(a) = &w.answer {
-                if !keys.insert((a.principal.as_str(), a.key.as_str())) {
-                    return Some(WriteError::KeyTaken);
-                }
+            let event_keys: Vec<_> = w
+                .events
+                .iter()
+                .map(|e| {
+                    (
+                        e.aggregate_type.as_str(),
+                        e.aggregate_id.as_str(),
+                        e.sequence,
+                    )
+                })
+                .collect();
+            if event_keys.iter().any(|k| events.contains(k)) {
+                return Some(WriteError::Conflict);
             }
-            for e in &w.events {
-                if !events.insert((
-                    e.aggregate_type.as_str(),
-                    e.aggregate_id.as_str(),
-                    e.sequence,
-                )) {
-                    return Some(WriteError::Conflict);
-                }
+            let key = w
+                .answer
+                .as_ref()
+                .map(|a| (a.principal.as_str(), a.key.as_str()));
+            if key.is_some_and(|k| keys.contains(&k)) {
+                return Some(WriteError::KeyTaken);
             }
+            // Only a write that goes ahead holds its keys for the ones after it.
+            keys.extend(key);
+            events.extend(event_keys);
             None
         })
         .collect()
@@ -424,4 +434,65 @@ async fn insert_events(
 /// SQLITE_CONSTRAINT_PRIMARYKEY, the test sqlite-es makes).
 fn is_conflict(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c == "23505" || c == "1555"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idempotency::StoredResponse;
+
+    fn write(id: &str, sequence: usize, key: Option<&str>) -> Write {
+        Write {
+            events: vec![SerializedEvent::new(
+                id.into(),
+                sequence,
+                "Submission".into(),
+                "TimingReported".into(),
+                "1.0".into(),
+                serde_json::json!({}),
+                serde_json::json!({}),
+            )],
+            answer: key.map(|k| Answer {
+                principal: "filer:x".into(),
+                key: k.into(),
+                request_hash: "h".into(),
+                resource_id: id.into(),
+                created_at: "2026-12-01T00:00:00.000000Z".into(),
+                response: StoredResponse {
+                    status: 201,
+                    location: None,
+                    body: String::new(),
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn only_writes_that_go_ahead_hold_their_keys() {
+        let writes = [
+            write("a", 1, Some("k1")),
+            // Same event as the first: a conflict, and its key k2 stays free...
+            write("a", 1, Some("k2")),
+            // ...for this one.
+            write("b", 1, Some("k2")),
+            // The key of the first: taken.
+            write("c", 1, Some("k1")),
+            write("d", 1, None),
+        ];
+        let refs: Vec<&Write> = writes.iter().collect();
+        let outcomes: Vec<Option<String>> = duplicates(&refs)
+            .into_iter()
+            .map(|o| o.map(|e| e.to_string()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                None,
+                Some(WriteError::Conflict.to_string()),
+                None,
+                Some(WriteError::KeyTaken.to_string()),
+                None,
+            ]
+        );
+    }
 }

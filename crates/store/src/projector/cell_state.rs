@@ -65,6 +65,14 @@ impl CellState {
         self.at = Some(checkpoint);
     }
 
+    /// Marks the state as ahead of the tables until [`Self::set_at`] after the commit: if the
+    /// batch never commits (an error, or its future dropped, as when an HTTP client that
+    /// waited for `settle` disconnects), the next batch loads the state again rather than
+    /// apply the same events to it twice.
+    pub(crate) fn begin_change(&mut self) {
+        self.at = None;
+    }
+
     /// Forgets everything; the next batch loads the state again.
     pub(crate) fn invalidate(&mut self) {
         *self = CellState::default();

@@ -361,6 +361,7 @@ impl Projector {
             // First batch, or another process projected since our last one.
             cells.load(conn, checkpoint, &self.methodology).await?;
         }
+        cells.begin_change();
         let applied = live::step(conn, cells, checkpoint, limit, &self.methodology).await?;
         if intervals == Intervals::All && applied.events == 0 && cells.has_due() {
             let due = cells.due(true);
