@@ -143,6 +143,43 @@ pub struct CellStats {
     pub informal_payment_rate: Option<f64>,
 }
 
+impl CellStats {
+    /// A cell's counts, suppressed below k (clamped to at least [`MIN_K`]), every statistic
+    /// still null: what a suppressed cell publishes (methodology §4), and where [`compute`]
+    /// and the running cell both start.
+    pub fn counts_only(
+        n: usize,
+        n_timings: usize,
+        n_pending: usize,
+        n_complaints: usize,
+        n_verified: usize,
+        k: usize,
+    ) -> CellStats {
+        CellStats {
+            n,
+            n_timings,
+            n_pending,
+            n_complaints,
+            n_verified,
+            suppressed: is_suppressed(n, k),
+            median_days: None,
+            p90_days: None,
+            median_days_ci: None,
+            median_cost: None,
+            median_cost_ci: None,
+            median_visits: None,
+            on_time_rate: None,
+            informal_payment_rate: None,
+        }
+    }
+}
+
+/// Whether a cell of n observations is suppressed under threshold k (clamped to at least
+/// [`MIN_K`]; methodology §4).
+pub(crate) fn is_suppressed(n: usize, k: usize) -> bool {
+    n < k.max(MIN_K)
+}
+
 /// Disclosure threshold: the default k and the floor no configuration may go below.
 pub const DEFAULT_K: usize = 5;
 pub const MIN_K: usize = 3;
@@ -161,24 +198,9 @@ pub fn compute(observations: &[Measures], k: usize, cell_key: &str) -> CellStats
         count(Kind::PendingTiming),
         count(Kind::Complaint),
     );
-    let suppressed = n < k.max(MIN_K);
-    let mut stats = CellStats {
-        n,
-        n_timings,
-        n_pending,
-        n_complaints,
-        n_verified: observations.iter().filter(|o| o.verified).count(),
-        suppressed,
-        median_days: None,
-        p90_days: None,
-        median_days_ci: None,
-        median_cost: None,
-        median_cost_ci: None,
-        median_visits: None,
-        on_time_rate: None,
-        informal_payment_rate: None,
-    };
-    if suppressed {
+    let n_verified = observations.iter().filter(|o| o.verified).count();
+    let mut stats = CellStats::counts_only(n, n_timings, n_pending, n_complaints, n_verified, k);
+    if stats.suppressed {
         // Counts only: every statistic stays null (methodology §4).
         return stats;
     }

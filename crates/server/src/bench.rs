@@ -929,16 +929,7 @@ async fn memory(
     let requests = args.requests.unwrap_or(500);
     let loaded = Instant::now();
     {
-        let db = Db::connect(Some(&url), &Default::default()).await?;
-        db.migrate().await?;
-        crate::demo::generate_with(
-            &db,
-            submissions as u64,
-            1,
-            false,
-            crate::demo::Filing::Import,
-        )
-        .await?;
+        let db = load_demo(&url, submissions).await?;
         let observations = db::count_observations(&db).await?;
         let events = db::count_events(&db).await?;
         db.close().await;
@@ -1141,6 +1132,22 @@ impl Latency {
 // ----------------------------------------------------------------------------------------
 // Indices
 
+/// Migrates a fresh store and loads `submissions` demo submissions into it (seed 1, the bulk
+/// import of `demo-data --import`); returns the connection.
+async fn load_demo(url: &str, submissions: usize) -> Result<Db, BoxError> {
+    let db = Db::connect(Some(url), &Default::default()).await?;
+    db.migrate().await?;
+    crate::demo::generate_with(
+        &db,
+        submissions as u64,
+        1,
+        false,
+        crate::demo::Filing::Import,
+    )
+    .await?;
+    Ok(db)
+}
+
 /// One store's index figures.
 #[derive(Debug)]
 pub struct IndicesReport {
@@ -1192,17 +1199,7 @@ async fn indices(
     let submissions = args.submissions.unwrap_or(20_000);
     let loaded = Instant::now();
     {
-        let db = Db::connect(Some(&url), &Default::default()).await?;
-        db.migrate().await?;
-        crate::demo::generate_with(
-            &db,
-            submissions as u64,
-            1,
-            false,
-            crate::demo::Filing::Import,
-        )
-        .await?;
-        db.close().await;
+        load_demo(&url, submissions).await?.close().await;
     }
     let load_seconds = loaded.elapsed().as_secs_f64();
 

@@ -16,7 +16,6 @@
 
 use super::{
     bootstrap_median_ci_of, cost_ci_key, days_ci_key, share, CellStats, Interval, Kind, Measures,
-    MIN_K,
 };
 use crate::percentile::type7_of;
 
@@ -121,7 +120,7 @@ impl RunningCell {
     }
 
     fn suppressed(&self, k: usize) -> bool {
-        self.n < k.max(MIN_K)
+        super::is_suppressed(self.n, k)
     }
 
     fn day_at(&self, rank: usize) -> Option<f64> {
@@ -141,24 +140,15 @@ impl RunningCell {
 
     /// Every statistic of `compute` except the two bootstrap intervals (left None): O(log n).
     pub fn stats_without_intervals(&self, k: usize) -> CellStats {
-        let suppressed = self.suppressed(k);
-        let mut stats = CellStats {
-            n: self.n,
-            n_timings: self.n_timings,
-            n_pending: self.n_pending,
-            n_complaints: self.n_complaints,
-            n_verified: self.n_verified,
-            suppressed,
-            median_days: None,
-            p90_days: None,
-            median_days_ci: None,
-            median_cost: None,
-            median_cost_ci: None,
-            median_visits: None,
-            on_time_rate: None,
-            informal_payment_rate: None,
-        };
-        if suppressed {
+        let mut stats = CellStats::counts_only(
+            self.n,
+            self.n_timings,
+            self.n_pending,
+            self.n_complaints,
+            self.n_verified,
+            k,
+        );
+        if stats.suppressed {
             // Counts only, as in `compute` (methodology §4).
             return stats;
         }

@@ -301,7 +301,7 @@ impl Projector {
     }
 
     /// Projects one batch in one transaction; returns how many events it applied and the
-    /// checkpoint after it. The cell state is thrown away if the transaction does not commit.
+    /// checkpoint after it. The cell state is loaded again if the transaction does not commit.
     async fn transaction(
         &self,
         limit: i64,
@@ -330,14 +330,9 @@ impl Projector {
                 }
             }
         };
-        let applied = match outcome {
-            Ok(applied) => applied,
-            Err(e) => {
-                // The tables rolled back; the state in memory did not.
-                cells.invalidate();
-                return Err(e);
-            }
-        };
+        // On an error the tables rolled back and the state, marked ahead of them since its
+        // first change (`begin_change`), loads again at the next batch.
+        let applied = outcome?;
         cells.set_at(applied.checkpoint);
         drop(cells);
         if applied.procedures {
