@@ -84,6 +84,12 @@ pub struct BenchArgs {
     /// cell. Without it, requests vary over six procedures and eight provinces.
     #[arg(long)]
     pub hot_cell: Option<u64>,
+    /// filing with --hot-cell and --seconds: this many reforms of the hot cell's procedure,
+    /// evenly spaced over the measured run, each re-measuring every observation of the
+    /// procedure (new terms change on-time verdicts) while the filings go on.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=27),
+          requires_all = ["hot_cell", "seconds"])]
+    pub reforms: u64,
     /// filing: the throughput target, in acknowledged submissions per second; a slower run
     /// FAILs.
     #[arg(long, default_value_t = 4000.0)]
@@ -441,6 +447,18 @@ async fn drive_and_check(
         stopped,
     ));
     let base = format!("http://{}", running.addr);
+    let reformer = if args.reforms > 0 {
+        let officer = redtape_store::tokens::issue(&running.db, Role::Officer, None, Some("bench"))
+            .await?
+            .token;
+        let (base, n) = (base.clone(), args.reforms);
+        let run = Duration::from_secs(args.seconds.unwrap_or(0));
+        Some(tokio::task::spawn_blocking(move || {
+            actix_web::rt::System::new().block_on(reform_during(base, officer, n, started, run))
+        }))
+    } else {
+        None
+    };
     let clients = args.clients;
     let load = shared.clone();
     // awc runs on actix's single-threaded runtime: the clients get a thread of their own.
@@ -459,6 +477,10 @@ async fn drive_and_check(
     let (samples, acked_at_start) = sampler.await?;
     let load_ended = driven?;
     let elapsed = load_ended.duration_since(started).as_secs_f64();
+    let reforms = match reformer {
+        Some(reformer) => Some(reformer.await?),
+        None => None,
+    };
 
     // After the load: how long until the projector has applied everything?
     let caught_up = caught_up_after(observer, load_ended).await?;
@@ -520,6 +542,24 @@ async fn drive_and_check(
             "hot cell",
             after - before == acked,
             format!("cell n {before} -> {after} (+{acknowledged} expected)"),
+        ));
+    }
+    if let Some(reforms) = &reforms {
+        for (at, status, took) in reforms {
+            println!(
+                "{store}: reform of {HOT_PROCEDURE} at t={at:.1} s answered {status} in {:.1} ms",
+                took.as_secs_f64() * 1000.0
+            );
+        }
+        let applied = reforms
+            .iter()
+            .filter(|(_, status, _)| *status == 200)
+            .count();
+        checks.push(Check::new(
+            store,
+            "reforms",
+            applied == reforms.len(),
+            format!("{applied} of {} reforms answered 200", reforms.len()),
         ));
     }
     checks.push(Check::new(
@@ -803,6 +843,53 @@ fn hot_body(k: usize) -> serde_json::Value {
         "staff_hours": (k % 16) as f64 / 2.0,
         "visits": (k % 5) as i64
     })
+}
+
+/// Posts `n` reforms of the hot procedure, evenly spaced over the `run` that starts at
+/// `started`, alternating tight and loose statutory deadlines so each one changes the on-time
+/// verdict of most observations; returns when each was sent (seconds into the run), its status
+/// (0 if it got no answer) and its latency.
+async fn reform_during(
+    base: String,
+    officer: String,
+    n: u64,
+    started: Instant,
+    run: Duration,
+) -> Vec<(f64, u16, Duration)> {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish();
+    let mut sent = Vec::new();
+    for k in 0..n {
+        let at = started + run.mul_f64((k as f64 + 0.5) / n as f64);
+        tokio::time::sleep_until(at.into()).await;
+        let body = serde_json::json!({
+            // Each after the last (the run allows at most 27).
+            "effective_from": format!("{HOT_YEAR}-08-{:02}", 1 + k),
+            "statutory_working_days": if k % 2 == 0 { 15 } else { 40 },
+            "official_fee_vnd": 0,
+            "legal_basis": format!("Bench reform {k}"),
+        });
+        let began = Instant::now();
+        let status = match client
+            .post(format!("{base}/v1/procedures/{HOT_PROCEDURE}/reforms"))
+            .insert_header(("authorization", format!("Bearer {officer}")))
+            .send_json(&body)
+            .await
+        {
+            Ok(mut r) => {
+                let _ = r.body().await;
+                r.status().as_u16()
+            }
+            Err(_) => 0,
+        };
+        sent.push((
+            began.duration_since(started).as_secs_f64(),
+            status,
+            began.elapsed(),
+        ));
+    }
+    sent
 }
 
 /// The `k`-th pre-loaded timing of the hot cell: the same bodies the run sends, filed by one

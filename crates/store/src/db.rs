@@ -228,6 +228,42 @@ impl Db {
     pub async fn close(&self) {
         crate::on_pool!(self, pool => pool.close().await)
     }
+
+    /// A consistent read-only view of the store that holds no write lock: on SQLite a
+    /// connection of its own (the pool's one connection stays free for filings), on
+    /// PostgreSQL a `REPEATABLE READ READ ONLY` transaction. For reads whose cost grows with
+    /// the data (loading the projector's cell state), which must not hold up writers.
+    pub(crate) async fn snapshot(&self) -> Result<Snapshot, sqlx::Error> {
+        match self {
+            Db::Postgres(pool) => Ok(Snapshot::Pg(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            )),
+            Db::Sqlite(pool) => {
+                let options = (*pool.connect_options()).clone().read_only(true);
+                let mut conn = sqlx::ConnectOptions::connect(&options).await?;
+                // A deferred read transaction: its first read fixes the snapshot (WAL).
+                sqlx::query("BEGIN").execute(&mut conn).await?;
+                Ok(Snapshot::Lite(conn))
+            }
+        }
+    }
+}
+
+/// See [`Db::snapshot`]. Dropping it ends the read transaction (rolled back: it wrote
+/// nothing).
+pub(crate) enum Snapshot {
+    Pg(sqlx::Transaction<'static, sqlx::Postgres>),
+    Lite(sqlx::SqliteConnection),
+}
+
+impl Snapshot {
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Snapshot::Pg(tx) => Conn::Pg(tx),
+            Snapshot::Lite(conn) => Conn::Lite(conn),
+        }
+    }
 }
 
 pub use sqlx::Error as SqlxError;

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use redtape_domain::procedure_terms::ProcedureTimeline;
+use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
 use redtape_index::cell::running::RunningCell;
 use redtape_index::cell::{CellStats, Interval};
 
@@ -53,6 +53,19 @@ pub(crate) struct CellState {
     due: BTreeSet<CellKey>,
     /// Each group's CBI rows as last written (unknown after a load: then rewritten whole).
     ranked: HashMap<GroupKey, Vec<(String, f64, i32)>>,
+    /// The cells of a procedure whose next event is a reform, prepared outside the write
+    /// transaction.
+    reform: Option<Box<Reform>>,
+}
+
+/// A reformed procedure's cells, read from a snapshot at checkpoint `at` and measured with the
+/// terms after the reform event `event` (see [`CellState::prepare_reform`]).
+#[derive(Debug)]
+pub(crate) struct Reform {
+    at: (i64, i64),
+    event: (i64, i64),
+    code: String,
+    cells: CellState,
 }
 
 impl CellState {
@@ -63,6 +76,12 @@ impl CellState {
 
     pub(crate) fn set_at(&mut self, checkpoint: (i64, i64)) {
         self.at = Some(checkpoint);
+    }
+
+    /// Whether the state reflects the tables at some checkpoint: false before the first
+    /// load and after a batch that did not commit.
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.at.is_some()
     }
 
     /// Marks the state as ahead of the tables until [`Self::set_at`] after the commit: if the
@@ -79,7 +98,9 @@ impl CellState {
     }
 
     /// Loads every cell from the included observations, and which cells were published with
-    /// due intervals (by a process that stopped before refreshing them).
+    /// due intervals (by a process that stopped before refreshing them). `conn` is a
+    /// read-only snapshot (see [`crate::db::Db::snapshot`]) unless nothing else works: the
+    /// load reads every observation, and must not hold the write lock meanwhile.
     pub(crate) async fn load(
         &mut self,
         conn: &mut Conn<'_>,
@@ -89,18 +110,9 @@ impl CellState {
         let started = Instant::now();
         self.invalidate();
         self.timelines = sql::timelines(conn).await?;
-        let (timelines, cells) = (&self.timelines, &mut self.cells);
-        let rows = sql::each_included(conn, None, |placed| {
-            let measures = cells::measure(
-                &placed.row,
-                timelines.get(&placed.procedure_code),
-                methodology,
-            );
-            for key in placed.keys() {
-                cells.entry(key).or_default().running.add(&measures);
-            }
-        })
-        .await?;
+        let rows = self
+            .fill(conn, None, methodology, &mut Dirty::new())
+            .await?;
         self.due = sql::cells_with_due_intervals(conn).await?;
         self.at = Some(checkpoint);
         tracing::info!(
@@ -112,6 +124,30 @@ impl CellState {
             "cell state loaded"
         );
         Ok(())
+    }
+
+    /// Adds the included observations of `procedure` (of every procedure if `None`) to the
+    /// cells, marking each cell dirty; returns how many observations were read.
+    async fn fill(
+        &mut self,
+        conn: &mut Conn<'_>,
+        procedure: Option<&str>,
+        methodology: &Methodology,
+        dirty: &mut Dirty,
+    ) -> Result<u64, StoreError> {
+        let (timelines, cells) = (&self.timelines, &mut self.cells);
+        sql::each_included(conn, procedure, |placed| {
+            let measures = cells::measure(
+                &placed.row,
+                timelines.get(&placed.procedure_code),
+                methodology,
+            );
+            for key in placed.keys() {
+                cells.entry(key.clone()).or_default().running.add(&measures);
+                dirty.insert(key);
+            }
+        })
+        .await
     }
 
     /// Builds the state from cells a rebuild computed (nothing due: all just computed).
@@ -135,6 +171,7 @@ impl CellState {
             timelines,
             due: BTreeSet::new(),
             ranked: HashMap::new(),
+            reform: None,
         }
     }
 
@@ -185,6 +222,8 @@ impl CellState {
 
     /// Reloads every cell of one procedure from the tables (after new terms, which can change
     /// the on-time verdict of each of its observations). Marks the old and new cells dirty.
+    /// Reads the whole procedure inside the write transaction: only when it could not be
+    /// prepared from a snapshot (see [`Reform`]).
     pub(crate) async fn reload_procedure(
         &mut self,
         conn: &mut Conn<'_>,
@@ -192,25 +231,99 @@ impl CellState {
         methodology: &Methodology,
         dirty: &mut Dirty,
     ) -> Result<(), StoreError> {
+        self.drop_procedure(code, dirty);
+        self.fill(conn, Some(code), methodology, dirty).await?;
+        Ok(())
+    }
+
+    /// Removes every cell of one procedure, marking it dirty.
+    fn drop_procedure(&mut self, code: &str, dirty: &mut Dirty) {
         let old: Vec<CellKey> = self.cells.keys().filter(|k| k.2 == code).cloned().collect();
         for key in old {
             self.cells.remove(&key);
             dirty.insert(key);
         }
-        let (timelines, cells) = (&self.timelines, &mut self.cells);
-        sql::each_included(conn, Some(code), |placed| {
-            let measures = cells::measure(
-                &placed.row,
-                timelines.get(&placed.procedure_code),
-                methodology,
-            );
-            for key in placed.keys() {
-                cells.entry(key.clone()).or_default().running.add(&measures);
-                dirty.insert(key);
-            }
-        })
-        .await?;
+    }
+
+    /// Reads, from a read-only snapshot, the cells `event` (a procedure event of the log,
+    /// not applied yet) will give its procedure: every included observation measured with
+    /// the terms as they are after it. The next batch, if it starts where the snapshot
+    /// stands, takes them instead of reading the procedure inside its transaction.
+    pub(crate) async fn prepare_reform(
+        &mut self,
+        snapshot: &mut Conn<'_>,
+        event: &sql::LoggedEvent,
+        methodology: &Methodology,
+    ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let code = event.aggregate_id.clone();
+        let change: ProcedureEvent = serde_json::from_str(&event.payload)
+            .map_err(|e| StoreError::Corrupt(format!("procedure event of {code}: {e}")))?;
+        let mut timeline = self.timelines.get(&code).cloned().unwrap_or_default();
+        cqrs_es::Aggregate::apply(&mut timeline, change);
+        let mut cells = CellState::default();
+        cells.timelines.insert(code.clone(), timeline);
+        let at = sql::read_checkpoint(snapshot).await?;
+        let rows = cells
+            .fill(snapshot, Some(&code), methodology, &mut Dirty::new())
+            .await?;
+        tracing::debug!(procedure = %code, observations = rows, elapsed = ?started.elapsed(),
+            "reformed procedure's cells prepared");
+        self.reform = Some(Box::new(Reform {
+            at,
+            event: (event.txid, event.position),
+            code,
+            cells,
+        }));
         Ok(())
+    }
+
+    /// The prepared cells for `event` if they were read at `checkpoint` (where the batch
+    /// starts); whatever was prepared is consumed either way.
+    pub(crate) fn take_reform(
+        &mut self,
+        checkpoint: (i64, i64),
+        event: &sql::LoggedEvent,
+    ) -> Option<Reform> {
+        self.reform.take().map(|r| *r).filter(|r| {
+            r.at == checkpoint
+                && r.event == (event.txid, event.position)
+                && r.code == event.aggregate_id
+        })
+    }
+
+    /// Puts a reformed procedure's prepared cells in place of its old ones, after applying
+    /// the batch's own changes to its observations (`changes`: each touched observation as
+    /// it was before the batch and as it is now). False if a prepared cell did not hold an
+    /// observation it should (the caller must reload).
+    pub(crate) fn replace_procedure<'a>(
+        &mut self,
+        mut reform: Reform,
+        changes: impl Iterator<Item = (Option<&'a Placed>, Option<&'a Placed>)>,
+        methodology: &Methodology,
+        dirty: &mut Dirty,
+    ) -> bool {
+        let code = reform.code.as_str();
+        let ours = |p: &&Placed| p.included() && p.procedure_code == code;
+        let mut scratch = Dirty::new();
+        for (before, now) in changes {
+            if let Some(before) = before.filter(ours) {
+                if !reform.cells.remove(before, methodology, &mut scratch) {
+                    return false;
+                }
+            }
+            if let Some(now) = now.filter(ours) {
+                reform.cells.add(now, methodology, &mut scratch);
+            }
+        }
+        self.drop_procedure(code, dirty);
+        for (key, cell) in std::mem::take(&mut reform.cells.cells) {
+            if !cell.running.is_empty() {
+                dirty.insert(key.clone());
+                self.cells.insert(key, cell);
+            }
+        }
+        true
     }
 
     /// The statistics of the dirty cells, to write, and the dirty cells that are now empty,

@@ -7,12 +7,12 @@
 //! removed from the cells it was in before the batch and added to the cells it is in after,
 //! so the cost of a batch depends on its events, not on how many observations the cells hold.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
 use redtape_domain::submission::{Status, Submission};
 
-use super::cell_state::{CellState, Dirty};
+use super::cell_state::{CellState, Dirty, Reform};
 use super::sql::{self, Conn, LoggedEvent, NewRow};
 use crate::cells::{Methodology, Placed};
 use crate::observations::{Change, ReportColumns};
@@ -26,6 +26,9 @@ pub(crate) struct Applied {
     pub events: usize,
     /// A procedure event was applied (the catalogue must be reloaded).
     pub procedures: bool,
+    /// The batch stopped before this procedure event: its procedure's cells are to be
+    /// prepared outside the write transaction first (see [`CellState::prepare_reform`]).
+    pub stopped_at: Option<LoggedEvent>,
 }
 
 /// An observation the batch touched: how the cells saw it before the batch, and now.
@@ -44,27 +47,43 @@ struct Pending {
 }
 
 /// Applies up to `limit` events after `checkpoint` and publishes the cells they changed.
+///
+/// A procedure event (new terms) changes the measures of every observation of its procedure,
+/// so its cells are rebuilt: from cells prepared outside the transaction when there are some
+/// for it, otherwise the batch stops before it (`Applied::stopped_at`), unless
+/// `reload_inside`, the fallback, lets it read the procedure in the transaction.
 pub(crate) async fn step(
     conn: &mut Conn<'_>,
     state: &mut CellState,
     checkpoint: (i64, i64),
     limit: i64,
     methodology: &Methodology,
+    reload_inside: bool,
 ) -> Result<Applied, StoreError> {
-    let events = sql::next_events(conn, checkpoint, limit).await?;
+    let mut events = sql::next_events(conn, checkpoint, limit).await?;
     let mut touched: HashMap<String, Touched> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
-    let mut reformed: BTreeSet<String> = BTreeSet::new();
+    // Each reformed procedure, with its prepared cells (`None`: reload inside).
+    let mut reformed: BTreeMap<String, Option<Reform>> = BTreeMap::new();
+    let mut stopped_at = None;
     let mut last = checkpoint;
-    for event in &events {
-        last = (event.txid, event.position);
+    for (i, event) in events.iter().enumerate() {
         if event.aggregate_type == <ProcedureTimeline as cqrs_es::Aggregate>::TYPE {
+            let reform = state.take_reform(checkpoint, event);
+            if reform.is_none() && (!reload_inside || reformed.contains_key(&event.aggregate_id)) {
+                // A second reform of one procedure in a batch stops it too: the prepared
+                // cells only know the first.
+                stopped_at = Some(i);
+                break;
+            }
+            last = (event.txid, event.position);
             flush(conn, &mut pending).await?;
             let timeline = apply_procedure(conn, event).await?;
             state.set_timeline(&event.aggregate_id, timeline);
-            reformed.insert(event.aggregate_id.clone());
+            reformed.insert(event.aggregate_id.clone(), reform);
             continue;
         }
+        last = (event.txid, event.position);
         if event.aggregate_type != <Submission as cqrs_es::Aggregate>::TYPE {
             continue;
         }
@@ -128,8 +147,8 @@ pub(crate) async fn step(
         if row.before == row.now {
             continue;
         }
-        // A reformed procedure's cells are reloaded below, with the new terms.
-        let reloaded = |p: &Placed| reformed.contains(&p.procedure_code);
+        // A reformed procedure's cells are replaced below, with the new terms.
+        let reloaded = |p: &Placed| reformed.contains_key(&p.procedure_code);
         if let Some(before) = row.before.as_ref().filter(|p| p.included() && !reloaded(p)) {
             if !state.remove(before, methodology, &mut dirty) {
                 return Err(StoreError::Corrupt(format!(
@@ -142,18 +161,36 @@ pub(crate) async fn step(
             state.add(now, methodology, &mut dirty);
         }
     }
-    for code in &reformed {
-        state
-            .reload_procedure(conn, code, methodology, &mut dirty)
-            .await?;
+    let procedures = !reformed.is_empty();
+    for (code, reform) in reformed {
+        match reform {
+            Some(reform) => {
+                let changes = touched
+                    .values()
+                    .filter(|row| row.before != row.now)
+                    .map(|row| (row.before.as_ref(), row.now.as_ref()));
+                if !state.replace_procedure(reform, changes, methodology, &mut dirty) {
+                    return Err(StoreError::Corrupt(format!(
+                        "prepared cells of {code} lost an observation; reloading"
+                    )));
+                }
+            }
+            None => {
+                state
+                    .reload_procedure(conn, &code, methodology, &mut dirty)
+                    .await?
+            }
+        }
     }
     // Cells whose intervals waited long enough are refreshed with the batch.
     dirty.extend(state.due(false));
     publish(conn, state, &dirty, methodology, false).await?;
+    let applied = stopped_at.unwrap_or(events.len());
     Ok(Applied {
         checkpoint: last,
-        events: events.len(),
-        procedures: !reformed.is_empty(),
+        events: applied,
+        procedures,
+        stopped_at: stopped_at.map(|i| events.swap_remove(i)),
     })
 }
 

@@ -65,6 +65,10 @@ fn default_methodology() -> Arc<Methodology> {
         .clone()
 }
 
+/// Batches in a row that may miss their snapshot (another process projected meanwhile)
+/// before the projector reads inside its write transaction instead.
+const MAX_MISSES: u32 = 3;
+
 /// How long a catch-up waits for events held back by another transaction.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -300,72 +304,141 @@ impl Projector {
         Ok(applied)
     }
 
-    /// Projects one batch in one transaction; returns how many events it applied and the
-    /// checkpoint after it. The cell state is loaded again if the transaction does not commit.
+    /// Projects one batch; returns how many events it applied and the checkpoint after it.
+    ///
+    /// Work that grows with the data (loading the cell state, reading the observations of a
+    /// reformed procedure) is done from a read-only snapshot before the write transaction,
+    /// so it never holds the write lock: on SQLite, the one connection filings need. A batch
+    /// therefore takes a few transactions when it stops before a reform, or finds that
+    /// another process projected since the snapshot; after [`MAX_MISSES`] such misses the
+    /// reads are done inside the transaction, which always succeeds.
     async fn transaction(
         &self,
         limit: i64,
         intervals: Intervals,
     ) -> Result<(usize, (i64, i64)), StoreError> {
         let mut cells = self.cells.lock().await;
-        let outcome = match &self.db {
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let applied = self
-                    .batch(&mut Conn::Pg(&mut tx), &mut cells, limit, intervals)
-                    .await;
-                match applied {
-                    Ok(applied) => tx.commit().await.map(|()| applied).map_err(Into::into),
-                    Err(e) => Err(e),
+        let (mut events, mut procedures, mut misses) = (0, false, 0);
+        let mut prepared_for = None;
+        let checkpoint = loop {
+            let inside = misses >= MAX_MISSES;
+            if !cells.is_loaded() && !inside {
+                if let Err(e) = self.load_from_snapshot(&mut cells).await {
+                    tracing::warn!(error = %e, "cell state not loaded from a snapshot");
+                    misses = MAX_MISSES;
                 }
             }
-            Db::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let applied = self
-                    .batch(&mut Conn::Lite(&mut tx), &mut cells, limit, intervals)
-                    .await;
-                match applied {
-                    Ok(applied) => tx.commit().await.map(|()| applied).map_err(Into::into),
-                    Err(e) => Err(e),
-                }
+            let Some(applied) = self.write(&mut cells, limit, intervals, inside).await? else {
+                // Another process projected since the snapshot.
+                cells.invalidate();
+                misses += 1;
+                continue;
+            };
+            cells.set_at(applied.checkpoint);
+            events += applied.events;
+            procedures |= applied.procedures;
+            let Some(reform) = applied.stopped_at else {
+                break applied.checkpoint;
+            };
+            let key = Some((reform.txid, reform.position));
+            if prepared_for == key {
+                misses += 1;
+            }
+            prepared_for = key;
+            if let Err(e) = self.prepare_from_snapshot(&mut cells, &reform).await {
+                tracing::warn!(error = %e, "reformed procedure not prepared from a snapshot");
+                misses += 1;
             }
         };
-        // On an error the tables rolled back and the state, marked ahead of them since its
-        // first change (`begin_change`), loads again at the next batch.
-        let applied = outcome?;
-        cells.set_at(applied.checkpoint);
         drop(cells);
-        if applied.procedures {
+        if procedures {
             if let Some(catalogue) = &self.catalogue {
                 catalogue.reload(&self.db).await?;
             }
         }
-        Ok((applied.events, applied.checkpoint))
+        Ok((events, checkpoint))
     }
 
-    /// The body of [`Self::transaction`].
+    /// Loads the cell state from a read-only snapshot, as of the snapshot's checkpoint.
+    async fn load_from_snapshot(&self, cells: &mut CellState) -> Result<(), StoreError> {
+        let mut snapshot = self.db.snapshot().await?;
+        let mut conn = snapshot.conn();
+        let checkpoint = sql::read_checkpoint(&mut conn).await?;
+        cells.load(&mut conn, checkpoint, &self.methodology).await
+    }
+
+    async fn prepare_from_snapshot(
+        &self,
+        cells: &mut CellState,
+        reform: &sql::LoggedEvent,
+    ) -> Result<(), StoreError> {
+        let mut snapshot = self.db.snapshot().await?;
+        cells
+            .prepare_reform(&mut snapshot.conn(), reform, &self.methodology)
+            .await
+    }
+
+    /// One write transaction of [`Self::transaction`]: `None` (rolled back) when the cell
+    /// state does not reflect the checkpoint and may not be loaded `inside` it.
+    async fn write(
+        &self,
+        cells: &mut CellState,
+        limit: i64,
+        intervals: Intervals,
+        inside: bool,
+    ) -> Result<Option<live::Applied>, StoreError> {
+        // On an error the tables roll back and the state, marked ahead of them since its
+        // first change (`begin_change`), loads again at the next batch.
+        match &self.db {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let applied = self
+                    .batch(&mut Conn::Pg(&mut tx), cells, limit, intervals, inside)
+                    .await?;
+                tx.commit().await?;
+                Ok(applied)
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let applied = self
+                    .batch(&mut Conn::Lite(&mut tx), cells, limit, intervals, inside)
+                    .await?;
+                tx.commit().await?;
+                Ok(applied)
+            }
+        }
+    }
+
+    /// The body of [`Self::write`].
     async fn batch(
         &self,
         conn: &mut Conn<'_>,
         cells: &mut CellState,
         limit: i64,
         intervals: Intervals,
-    ) -> Result<live::Applied, StoreError> {
+        inside: bool,
+    ) -> Result<Option<live::Applied>, StoreError> {
         let checkpoint = sql::lock_checkpoint(conn).await?;
         if !cells.is_at(checkpoint) {
-            // First batch, or another process projected since our last one.
+            if !inside {
+                return Ok(None);
+            }
             cells.load(conn, checkpoint, &self.methodology).await?;
         }
         cells.begin_change();
-        let applied = live::step(conn, cells, checkpoint, limit, &self.methodology).await?;
-        if intervals == Intervals::All && applied.events == 0 && cells.has_due() {
+        let applied = live::step(conn, cells, checkpoint, limit, &self.methodology, inside).await?;
+        if intervals == Intervals::All
+            && applied.events == 0
+            && applied.stopped_at.is_none()
+            && cells.has_due()
+        {
             let due = cells.due(true);
             live::publish(conn, cells, &due, &self.methodology, true).await?;
         }
         if applied.events > 0 {
             sql::save_checkpoint(conn, applied.checkpoint).await?;
         }
-        Ok(applied)
+        Ok(Some(applied))
     }
 
     /// Whether some published intervals wait for a refresh.

@@ -32,9 +32,10 @@ pub(crate) struct LoggedEvent {
 }
 
 /// PostgreSQL: the checkpoint row locked, so concurrent projectors (replicas, the CLI)
-/// serialize. SQLite: the transaction is `BEGIN IMMEDIATE`, which already serializes them.
+/// serialize. SQLite: the transaction is `BEGIN IMMEDIATE`, which already serializes them,
+/// so locking it is reading it.
 const PG_LOCK: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1 FOR UPDATE";
-const LITE_LOCK: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1";
+const READ: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1";
 const SAVE: &str = "UPDATE projector_checkpoints SET txid = $2, position = $3 WHERE name = $1";
 
 /// PostgreSQL: only rows of transactions older than the oldest one still running, in
@@ -56,9 +57,14 @@ pub(crate) const LITE_NEXT: &str = "SELECT 0 AS txid, l.position AS position, \
 pub(crate) async fn lock_checkpoint(conn: &mut Conn<'_>) -> Result<(i64, i64), StoreError> {
     let lock = match conn {
         Conn::Pg(_) => PG_LOCK,
-        Conn::Lite(_) => LITE_LOCK,
+        Conn::Lite(_) => READ,
     };
     Ok(on_conn!(conn, c, DB => sqlx::query_as(lock).bind(OBSERVATIONS).fetch_one(c).await)?)
+}
+
+/// Reads the checkpoint without locking it (in a read-only snapshot).
+pub(crate) async fn read_checkpoint(conn: &mut Conn<'_>) -> Result<(i64, i64), StoreError> {
+    Ok(on_conn!(conn, c, DB => sqlx::query_as(READ).bind(OBSERVATIONS).fetch_one(c).await)?)
 }
 
 pub(crate) async fn save_checkpoint(
