@@ -46,21 +46,33 @@ struct Pending {
     sequence: i64,
 }
 
-/// Applies up to `limit` events after `checkpoint` and publishes the cells they changed.
+/// How much a batch may do.
+pub(crate) struct Limits {
+    /// Most events to apply.
+    pub events: i64,
+    /// A reform with no prepared cells may read its procedure in the transaction.
+    pub reload_inside: bool,
+    /// If the batch drains the log, refresh the intervals of every cell it publishes and of
+    /// every cell waiting for a refresh.
+    pub all_intervals: bool,
+}
+
+/// Applies up to `limits.events` events after `checkpoint` and publishes the cells they
+/// changed.
 ///
 /// A procedure event (new terms) changes the measures of every observation of its procedure,
 /// so its cells are rebuilt: from cells prepared outside the transaction when there are some
 /// for it, otherwise the batch stops before it (`Applied::stopped_at`), unless
-/// `reload_inside`, the fallback, lets it read the procedure in the transaction.
+/// `limits.reload_inside`, the fallback, lets it read the procedure in the transaction.
 pub(crate) async fn step(
     conn: &mut Conn<'_>,
     state: &mut CellState,
     checkpoint: (i64, i64),
-    limit: i64,
+    limits: Limits,
     methodology: &Methodology,
-    reload_inside: bool,
 ) -> Result<Applied, StoreError> {
-    let mut events = sql::next_events(conn, checkpoint, limit).await?;
+    let mut events = sql::next_events(conn, checkpoint, limits.events).await?;
+    let reload_inside = limits.reload_inside;
     let mut touched: HashMap<String, Touched> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
     // Each reformed procedure, with its prepared cells (`None`: reload inside).
@@ -182,9 +194,11 @@ pub(crate) async fn step(
             }
         }
     }
-    // Cells whose intervals waited long enough are refreshed with the batch.
-    dirty.extend(state.due(false));
-    publish(conn, state, &dirty, methodology, false).await?;
+    // Cells whose intervals waited long enough are refreshed with the batch; all of them
+    // when asked to and the batch drained the log.
+    let all = limits.all_intervals && stopped_at.is_none() && (events.len() as i64) < limits.events;
+    dirty.extend(state.due(all));
+    publish(conn, state, &dirty, methodology, all).await?;
     let applied = stopped_at.unwrap_or(events.len());
     Ok(Applied {
         checkpoint: last,

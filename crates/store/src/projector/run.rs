@@ -31,9 +31,9 @@ impl Projector {
             let mut last = 0;
             loop {
                 match self.transaction(BATCH, Intervals::WhenDue).await {
-                    Ok((n, _)) if n as i64 == BATCH => continue,
-                    Ok((n, _)) => {
-                        last = n;
+                    Ok(pass) if !pass.drained => continue,
+                    Ok(pass) => {
+                        last = pass.events;
                         break;
                     }
                     Err(e) => {
