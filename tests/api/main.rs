@@ -14,6 +14,7 @@ mod dashboard;
 mod demo;
 mod durability;
 mod filing;
+mod hostile;
 mod idempotency;
 mod indices;
 mod lifecycle;

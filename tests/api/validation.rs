@@ -313,9 +313,11 @@ async fn hostile_bodies_get_4xx_problems(app: &TestApp) {
         .await
         .problem(422);
     app.get("/v1/nothing-here", None).await.problem(404);
-    app.request("DELETE", "/v1/timings", Some(&token), &[], None)
-        .await
-        .problem(404);
+    let wrong = app
+        .request("DELETE", "/v1/timings", Some(&token), &[], None)
+        .await;
+    wrong.problem(405);
+    assert_eq!(wrong.header("allow").as_deref(), Some("POST"));
 
     app.project().await;
     assert_eq!(

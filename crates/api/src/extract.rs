@@ -12,13 +12,15 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::problem::{ApiError, ProblemField};
+use crate::strict_json::BodyRule;
 use crate::AppState;
 
 /// Largest accepted request body (the 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Parses a JSON body. Syntax errors are 400; shape errors (wrong type, unknown or missing
-/// field) are 422 with the JSON pointer of the field, so a form can highlight it.
+/// field), repeated keys and control characters (see [`crate::strict_json`]) are 422 with the
+/// JSON pointer of the field, so a form can highlight it.
 pub fn parse_json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
     let content_type = req
         .headers()
@@ -35,8 +37,26 @@ pub fn parse_json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result
         return Err(ApiError::UnsupportedMediaType);
     }
     // Syntax first, so "not JSON" and "JSON of the wrong shape" get different answers.
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let value = crate::strict_json::parse(body).map_err(|rule| match rule {
+        BodyRule::Syntax(message) => ApiError::MalformedJson(message),
+        BodyRule::DuplicateKey { pointer } => ApiError::Invalid(vec![ProblemField {
+            detail: format!("the key {pointer} appears twice; send it once"),
+            pointer: Some(pointer),
+            parameter: None,
+            rule: "duplicate_key".into(),
+        }]),
+        BodyRule::ControlCharacters { pointers } => ApiError::Invalid(
+            pointers
+                .into_iter()
+                .map(|pointer| ProblemField {
+                    pointer: Some(pointer),
+                    parameter: None,
+                    rule: "control_characters".into(),
+                    detail: redtape_domain::submission::moderation::CONTROL_CHARACTERS.into(),
+                })
+                .collect(),
+        ),
+    })?;
     redtape_domain::submission::report::from_json(value, "").map_err(ApiError::from)
 }
 
@@ -107,9 +127,11 @@ impl Officer {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    let value = req
-        .headers()
+/// The token of an `Authorization: Bearer <token>` header, however the scheme is spelt: the
+/// one reading of the header that authentication and the rate limit share, so that `bearer`,
+/// `BEARER` or extra spaces name the same token (and the same quota).
+pub fn bearer(headers: &header::HeaderMap) -> Result<String, ApiError> {
+    let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(ApiError::Unauthorized("send Authorization: Bearer <token>"))?;
     let value = value
@@ -129,7 +151,7 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
 /// Resolves the request's bearer token: 401 for none, another scheme, or an unknown or
 /// revoked token.
 fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Principal, ApiError>> {
-    let token = bearer(req);
+    let token = bearer(req.headers());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     Box::pin(async move {
         let token = token?;

@@ -17,15 +17,19 @@
 //! - [`catalog`]: the DCAT-AP catalogue (JSON-LD) of datasets and releases.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`problem`]: the single mapping of every error to RFC 9457 problem+json.
+//! - [`body`]: request bodies read whole within a deadline (408) and a size bound (413).
 //! - [`extract`]: JSON bodies with field pointers, bearer auth, request ids.
 //! - [`idempotency`]: `Idempotency-Key` on every POST.
 //! - [`limits`]: per-token rate limit (`RateLimit` headers, 429) and per-filer daily cap.
+//! - [`routes`]: 405 with `Allow` and `HEAD` on every `GET`, from the OpenAPI document.
+//! - [`strict_json`]: duplicate keys and control characters refused in every JSON body.
 //! - [`openapi`]: the OpenAPI document served at `/openapi.json`, with Swagger UI (embedded,
 //!   offline) at `/docs/`.
 
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod body;
 pub mod catalog;
 pub mod dashboard;
 pub mod dictionary;
@@ -43,6 +47,8 @@ pub mod procedures;
 pub mod reference;
 pub mod releases;
 pub mod responses;
+pub mod routes;
+pub mod strict_json;
 pub mod submissions;
 
 use std::sync::Arc;
@@ -79,6 +85,8 @@ pub struct AppState {
     pub licence: open::Licence,
     /// The version of the live data, for ETags.
     pub data_version: open::DataVersion,
+    /// How long a client may take to send a request body (408 after).
+    pub body_deadline: std::time::Duration,
     /// The store held `Idempotency-Key` claims of an earlier version at start
     /// (`redtape_store::idempotency::has_claims`): filings then look their key up first.
     pub legacy_claims: bool,
@@ -110,7 +118,9 @@ pub fn app(
         )
         .wrap(from_fn(problem_safety_net))
         .wrap(from_fn(open::conditional))
+        .wrap(from_fn(body::read_within_deadline))
         .wrap(from_fn(limits::rate_limit))
+        .wrap(from_fn(routes::head_as_get))
         .wrap(from_fn(request_context))
         .service(submissions::report_timing)
         .service(submissions::file_complaint)
@@ -152,9 +162,7 @@ pub fn app(
                     .finish()
             }),
         )
-        .default_service(web::to(|| async {
-            ApiError::NotFound("no such endpoint; see /openapi.json".into()).error_response()
-        }))
+        .default_service(web::to(routes::not_routed))
 }
 
 /// Gives every request an id (logged, stored in event metadata, echoed in `X-Request-Id`) and

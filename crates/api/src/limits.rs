@@ -1,8 +1,9 @@
 //! Abuse control: a rate limit per bearer token, and a cap on new submissions per filer per
 //! day (Vietnam time).
 //!
-//! - The rate limit is GCRA (governor) keyed by the token's hash, so unknown tokens are limited
-//!   too. Every answer to a request with a token carries `RateLimit-Policy` and `RateLimit`
+//! - The rate limit is GCRA (governor) keyed by the token's hash, read from the header as
+//!   authentication reads it (`bearer`, `BEARER` and extra spaces share one quota), so unknown
+//!   tokens are limited too. Every answer to a request with a token carries `RateLimit-Policy` and `RateLimit`
 //!   (draft-ietf-httpapi-ratelimit-headers); a refused request is a 429 problem with
 //!   `Retry-After`. Anonymous open-data reads are not limited here: they are cacheable, and a
 //!   reverse proxy or CDN in front is the place to shape them (deploy/).
@@ -17,7 +18,7 @@ use std::sync::Mutex;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -166,6 +167,17 @@ fn insert(
     }
 }
 
+/// What a request's quota is keyed by: the hash of its bearer token as authentication reads
+/// it (so every spelling of `Bearer` shares one quota), or of the raw header when it is not a
+/// bearer token at all (still limited: it will only get 401s, but those cost a lookup).
+fn rate_key(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get(AUTHORIZATION)?;
+    let token = crate::extract::bearer(headers)
+        .ok()
+        .unwrap_or_else(|| String::from_utf8_lossy(raw.as_bytes()).into_owned());
+    Some(redtape_store::tokens::hash(&token))
+}
+
 /// Middleware: applies the per-token rate limit to every request that presents a token.
 pub async fn rate_limit(
     req: ServiceRequest,
@@ -175,12 +187,7 @@ pub async fn rate_limit(
         .app_data::<web::Data<AppState>>()
         .filter(|s| s.limits.limiter.is_some())
         .cloned();
-    let key = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| state.is_some())
-        .map(|v| redtape_store::tokens::hash(v.trim()));
+    let key = state.as_ref().and_then(|_| rate_key(req.headers()));
     let (Some(key), Some(state)) = (key, state) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
@@ -236,6 +243,28 @@ mod tests {
         assert_eq!(limits.state(0).as_deref(), Some("\"per-token\";r=0;t=60"));
         assert_eq!(limits.state(2).as_deref(), Some("\"per-token\";r=2;t=20"));
         assert_eq!(limits.policy().as_deref(), Some("\"per-token\";q=3;w=60"));
+    }
+
+    #[test]
+    fn every_spelling_of_the_scheme_shares_one_key() {
+        let key = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            rate_key(&headers)
+        };
+        let canonical = key("Bearer rt_abc");
+        assert!(canonical.is_some());
+        for spelling in [
+            "bearer rt_abc",
+            "BEARER rt_abc",
+            "Bearer    rt_abc  ",
+            "bEaReR rt_abc",
+        ] {
+            assert_eq!(key(spelling), canonical, "{spelling:?}");
+        }
+        assert_ne!(key("Bearer rt_abd"), canonical);
+        assert_ne!(key("Basic rt_abc"), canonical);
+        assert_eq!(rate_key(&HeaderMap::new()), None);
     }
 
     #[actix_web::test]

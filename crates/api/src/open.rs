@@ -85,7 +85,7 @@ impl DataVersion {
 
 /// Public GET endpoints whose answers depend only on the URL, the representation asked for
 /// and the live data (release downloads set their own, content-derived ETag).
-fn is_open_data(path: &str) -> bool {
+pub(crate) fn is_open_data(path: &str) -> bool {
     const PREFIXES: [&str; 7] = [
         "/v1/indices",
         "/v1/responses",
@@ -116,12 +116,17 @@ fn etag(state: &AppState, version: (i64, i64), req: &ServiceRequest) -> String {
     format!("W/\"{}\"", &hex::encode(h.finalize())[..32])
 }
 
-/// Whether an `If-None-Match` value matches `etag` (weak comparison, RFC 9110 §13.1.2).
+/// Whether an `If-None-Match` value names `etag` (weak comparison, RFC 9110 §13.1.2). `*` is
+/// not a match here: it matches only a representation that exists, which only the handler
+/// knows (see [`any_representation`]).
 pub fn matches(if_none_match: &str, etag: &str) -> bool {
     let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    if_none_match
-        .split(',')
-        .any(|t| t.trim() == "*" || bare(t) == bare(etag))
+    if_none_match.split(',').any(|t| bare(t) == bare(etag))
+}
+
+/// Whether an `If-None-Match` value is `*` (any current representation).
+pub fn any_representation(if_none_match: &str) -> bool {
+    if_none_match.split(',').any(|t| t.trim() == "*")
 }
 
 /// Middleware: ETag, Cache-Control, licence link and 304 for open data.
@@ -140,11 +145,15 @@ pub async fn conditional(
         Err(_) => return Ok(next.call(req).await?.map_into_boxed_body()),
     };
     let tag = etag(&state, version, &req);
-    let fresh = req
+    let if_none_match = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| matches(v, &tag));
+        .unwrap_or("");
+    // A tag we handed out was on a 200 for this URL and data version, so the representation
+    // exists and the handler need not run; `*` must let the handler validate and resolve.
+    let fresh = matches(if_none_match, &tag);
+    let star = !fresh && any_representation(if_none_match);
     let headers = [
         (header::ETAG, tag),
         (header::CACHE_CONTROL, LIVE_MAX_AGE.to_string()),
@@ -158,6 +167,17 @@ pub async fn conditional(
         return Ok(req.into_response(response.finish()));
     }
     let mut res = next.call(req).await?.map_into_boxed_body();
+    if star && res.status() == StatusCode::OK {
+        let mut response = HttpResponse::NotModified();
+        let own = res.headers().get(header::ETAG).cloned();
+        for (name, value) in headers {
+            match (&name, &own) {
+                (&header::ETAG, Some(own)) => response.insert_header((name, own.clone())),
+                _ => response.insert_header((name, value)),
+            };
+        }
+        return Ok(res.into_response(response.finish()));
+    }
     if res.status() == StatusCode::OK && !res.headers().contains_key(header::ETAG) {
         for (name, value) in headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
@@ -435,7 +455,7 @@ pub fn csv_chunk<T: Serialize>(columns: &[&str], rows: &[T]) -> Result<web::Byte
         let value = serde_json::to_value(row).map_err(|e| e.to_string())?;
         let record = columns.iter().map(|c| match value.get(c) {
             None | Some(serde_json::Value::Null) => String::new(),
-            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::String(s)) => neutralise(s),
             Some(other) => other.to_string(),
         });
         writer.write_record(record).map_err(|e| e.to_string())?;
@@ -444,6 +464,23 @@ pub fn csv_chunk<T: Serialize>(columns: &[&str], rows: &[T]) -> Result<web::Byte
         .into_inner()
         .map(web::Bytes::from)
         .map_err(|e| e.to_string())
+}
+
+/// A text cell a spreadsheet would run as a formula (OWASP's CSV injection rule: it begins
+/// with `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, which spreadsheets show
+/// as text and hide. A name such as `=HYPERLINK(...)` is written `'=HYPERLINK(...)`. Numbers
+/// are never touched: JSON numbers are not text cells, and text that is a whole number
+/// (`-12.5`, a date never starts with a sign) stays as it is, so no figure changes.
+pub fn neutralise(text: &str) -> String {
+    let risky = text
+        .chars()
+        .next()
+        .is_some_and(|c| matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r'));
+    if risky && text.parse::<f64>().is_err() {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
 }
 
 fn ndjson_chunk<T: Serialize>(rows: &[T]) -> Result<web::Bytes, String> {
@@ -505,11 +542,43 @@ mod tests {
     }
 
     #[test]
+    fn formulas_become_text_and_numbers_stay() {
+        assert_eq!(
+            neutralise("=HYPERLINK(\"http://x\",\"y\")"),
+            "'=HYPERLINK(\"http://x\",\"y\")"
+        );
+        for risky in ["+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx", "-", "=1"] {
+            assert_eq!(neutralise(risky), format!("'{risky}"), "{risky:?}");
+        }
+        for safe in ["-12.5", "+3", "Sở Kế hoạch", "2025-01-01", "", "a=b"] {
+            assert_eq!(neutralise(safe), safe, "{safe:?}");
+        }
+        #[derive(Serialize)]
+        struct Row {
+            name: &'static str,
+            n: i64,
+            delta: f64,
+        }
+        let rows = [Row {
+            name: "=cmd|' /C calc'!A0",
+            n: -5,
+            delta: -0.25,
+        }];
+        let text = csv_chunk(&["name", "n", "delta"], &rows).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&text).unwrap(),
+            "'=cmd|' /C calc'!A0,-5,-0.25\n"
+        );
+    }
+
+    #[test]
     fn etags_match_weakly_and_by_list() {
         assert!(matches("W/\"abc\"", "W/\"abc\""));
         assert!(matches("\"abc\"", "W/\"abc\""));
         assert!(matches("\"x\", W/\"abc\"", "W/\"abc\""));
-        assert!(matches("*", "W/\"abc\""));
+        assert!(!matches("*", "W/\"abc\""), "* is left to the handler");
+        assert!(any_representation("\"x\", *"));
+        assert!(!any_representation("W/\"abc\""));
         assert!(!matches("W/\"abd\"", "W/\"abc\""));
     }
 }

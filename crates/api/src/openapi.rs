@@ -1,7 +1,13 @@
 //! The OpenAPI document, generated from the handlers' annotations. The same JSON is committed
 //! as `api-spec/openapi.json`; a test fails when the two differ.
 
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
@@ -25,6 +31,123 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every status the server can answer, on every operation that can get it, from the rules
+/// that produce them (middleware and extractors shared by every handler), so that no handler's
+/// annotation can forget one. An operation's own, more specific description of a status wins.
+///
+/// - any operation: 429 (a request that carries a token counts against its rate limit, even
+///   on an open endpoint) and, except `/healthz`, 503 (the store does not answer);
+/// - a token-only operation: 401 and 403;
+/// - an operation with parameters or a body: 422; with a body: 400 and 415; any but a GET:
+///   408 and 413 (a body is read and bounded whether or not one is expected);
+/// - an open-data GET: 304 to a matching `If-None-Match` (see `open::conditional`).
+struct EveryStatus;
+
+impl EveryStatus {
+    fn problem(description: &str, retry_after: bool) -> RefOr<Response> {
+        let mut response = ResponseBuilder::new().description(description).content(
+            crate::problem::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        );
+        if retry_after {
+            response = response.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                    .description(Some("Seconds to wait before retrying"))
+                    .build(),
+            );
+        }
+        RefOr::T(response.build())
+    }
+
+    fn complete(path: &str, method: &str, op: &mut Operation) {
+        let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+        let has_body = op.request_body.is_some();
+        let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || has_body;
+        let mut add = |status: &str, description: &str, retry_after: bool| {
+            op.responses
+                .responses
+                .entry(status.to_string())
+                .or_insert_with(|| Self::problem(description, retry_after));
+        };
+        add(
+            "429",
+            "The token's rate limit is used up (every request that carries a token counts): \
+             retry after `Retry-After` seconds",
+            true,
+        );
+        if path != "/healthz" {
+            add(
+                "503",
+                "The store does not answer; retry after `Retry-After`",
+                true,
+            );
+        }
+        if secured {
+            add(
+                "401",
+                "No token, another scheme, or an unknown or revoked token",
+                false,
+            );
+            add("403", "The token's role may not use this endpoint", false);
+        }
+        if has_params {
+            add(
+                "422",
+                "A parameter or field breaks a rule (see `errors`: where, and the rule code)",
+                false,
+            );
+        }
+        if has_body {
+            add("400", "The body is not JSON, or could not be read", false);
+            add("415", "The body is not `application/json`", false);
+        }
+        // Any body is read (and bounded) before routing, even where none is expected.
+        if method != "get" {
+            add(
+                "408",
+                "The body did not arrive in time (the connection is closed)",
+                false,
+            );
+            add("413", "The body is over 64 KiB", false);
+        }
+        if method == "get" && crate::open::is_open_data(path) {
+            op.responses
+                .responses
+                .entry("304".to_string())
+                .or_insert_with(|| {
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description("Not modified: `If-None-Match` matched the ETag")
+                            .build(),
+                    )
+                });
+        }
+    }
+}
+
+impl Modify for EveryStatus {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+            ];
+            for (method, op) in operations {
+                if let Some(op) = op {
+                    Self::complete(path, method, op);
+                }
+            }
+        }
     }
 }
 
@@ -69,7 +192,7 @@ change is an immutable event. Errors are RFC 9457 problem details (application/p
         health::healthz,
         health::readyz,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &EveryStatus),
     tags(
         (name = "submissions", description = "Businesses file and manage their submissions"),
         (name = "moderation", description = "Reform-office officers moderate submissions, answer filers and read the audit trail"),

@@ -72,12 +72,21 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive within the deadline.
+    #[error("the request body did not arrive within {seconds} s")]
+    BodyTimeout { seconds: f64 },
+    /// The request is malformed below the level of fields (a broken chunked body).
+    #[error("{0}")]
+    BadRequest(String),
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0}")]
     NotFound(String),
+    /// The path exists but not with this method; `allow` lists the methods it has.
+    #[error("{method} is not allowed here; this path allows {allow}")]
+    MethodNotAllowed { method: String, allow: String },
     #[error("{detail}")]
     Conflict {
         slug: &'static str,
@@ -144,6 +153,16 @@ impl ApiError {
                 "payload-too-large",
                 "The body is too large",
             ),
+            BodyTimeout { .. } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "The body took too long to arrive",
+            ),
+            BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "The request is malformed",
+            ),
             Unauthorized(_) => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -155,6 +174,11 @@ impl ApiError {
                 "This token's role may not do this",
             ),
             NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             Conflict { slug, title, .. } => (StatusCode::CONFLICT, slug, title),
             KeyTaken => (
                 StatusCode::CONFLICT,
@@ -234,6 +258,9 @@ impl ResponseError for ApiError {
             }
             ApiError::KeyTaken => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, allow.clone()));
             }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));

@@ -114,15 +114,29 @@ pub struct ReleaseSummary {
 }
 
 /// The JSON document of a release: the same cells as the CSV, with the release's identity.
-#[derive(Debug, Serialize)]
-struct ReleaseDocument<'a> {
+/// Frozen at publication: `GET /v1/releases/{year}/{n}.json` returns it byte for byte.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseDocument<'a> {
+    #[schema(example = 2025)]
     year: i32,
+    #[schema(example = 1)]
     revision: u32,
+    #[schema(example = "1.1")]
     methodology_version: &'a str,
     generated_at: DateTime<Utc>,
     /// SHA-256 of the CSV rendering of the same cells.
     csv_sha256: &'a str,
     items: &'a [IndexCell],
+}
+
+/// What `GET /v1/releases/{year}/{file}` answers in JSON: the revision's metadata
+/// (`ReleaseView`) for a bare revision number, the frozen document for `{n}.json`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Documentation only: never constructed.
+pub enum ReleaseJson<'a> {
+    Metadata(ReleaseView),
+    Document(ReleaseDocument<'a>),
 }
 
 impl From<AggregateError<ReleaseError>> for ApiError {
@@ -336,8 +350,8 @@ pub async fn latest(
         ("file" = String, Path, description = "The revision, alone or with .csv or .json", example = "1.csv"),
     ),
     responses(
-        (status = 200, description = "The revision", content(
-            (ReleaseView = "application/json"),
+        (status = 200, description = "The revision: `{n}` its metadata (ReleaseView), `{n}.json` the frozen JSON document (ReleaseDocument), `{n}.csv` the frozen CSV", content(
+            (ReleaseJson = "application/json"),
             (String = "text/csv"),
         )),
         (status = 304, description = "Not modified (If-None-Match matched the ETag)"),

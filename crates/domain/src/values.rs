@@ -84,6 +84,12 @@ impl Visits {
     }
 }
 
+/// Control characters no stored text may hold: all but tab, newline and carriage return.
+/// PostgreSQL cannot store U+0000 at all, and the others only garble names and CSV cells.
+pub fn forbidden_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
 /// Free text written by the filer. Never published (methodology §4); at most 4,000 characters
 /// (Unicode scalar values, so Vietnamese diacritics count once), not blank.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,14 +110,11 @@ impl Narrative {
                 format!("must be at most {MAX_NARRATIVE_CHARS} characters, got {chars}"),
             ));
         }
-        if trimmed
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-        {
+        if trimmed.chars().any(forbidden_control) {
             return Err(violation(
                 pointer,
                 "control_characters",
-                "must not contain control characters other than tab and newline",
+                crate::submission::moderation::CONTROL_CHARACTERS,
             ));
         }
         Ok(Self(trimmed.to_string()))

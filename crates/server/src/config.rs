@@ -51,6 +51,11 @@ pub struct Settings {
     #[arg(long, env = "REDTAPE_TOKEN_CACHE_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=300), global = true)]
     pub token_cache_seconds: u64,
+    /// Seconds a client may take to send a request's body once its headers arrived; a slower
+    /// body is answered 408 and its connection closed.
+    #[arg(long, env = "REDTAPE_BODY_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300), global = true)]
+    pub body_timeout_seconds: u64,
     /// Requests per minute allowed to each bearer token (GCRA: the whole minute's quota may
     /// be used at once, then it refills steadily); 0 turns the limit off. Anonymous reads
     /// are not limited by the service.

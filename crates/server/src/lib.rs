@@ -221,6 +221,7 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
     let legacy_claims = redtape_store::idempotency::has_claims(&db).await?;
     let state = web::Data::new(AppState {
         legacy_claims,
+        body_deadline: Duration::from_secs(settings.body_timeout_seconds),
         db: db.clone(),
         procedures: Procedures::new(&db, wake.clone()),
         releases: redtape_store::Releases::new(&db),

@@ -52,8 +52,21 @@ impl From<AggregateError<SubmissionError>> for CommandError {
             AggregateError::AggregateConflict => CommandError::Conflict,
             AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
             AggregateError::DeserializationError(e) => CommandError::Internal(e.to_string()),
-            AggregateError::UnexpectedError(e) => CommandError::Internal(e.to_string()),
+            AggregateError::UnexpectedError(e) => unexpected(e),
         }
+    }
+}
+
+/// The event stores report only I/O as a connection error; a session PostgreSQL terminated
+/// (a restart, `pg_terminate_backend`) or a pool timeout arrives as "unexpected", wrapping the
+/// sqlx error: those are 503s too ([`crate::db::is_unavailable`]), the rest are 500s.
+fn unexpected(e: Box<dyn std::error::Error + Send + Sync>) -> CommandError {
+    if e.downcast_ref::<sqlx::Error>()
+        .is_some_and(crate::db::is_unavailable)
+    {
+        CommandError::Unavailable(e.to_string())
+    } else {
+        CommandError::Internal(e.to_string())
     }
 }
 
@@ -147,6 +160,7 @@ async fn events_of<A: Aggregate>(
 ) -> Result<Vec<EventEnvelope<A>>, CommandError> {
     on_store!(store, store => store.load_events(id).await).map_err(|e| match e {
         AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
+        AggregateError::UnexpectedError(e) => unexpected(e),
         other => CommandError::Internal(other.to_string()),
     })
 }

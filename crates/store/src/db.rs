@@ -88,7 +88,10 @@ impl Default for PoolOptions {
     fn default() -> Self {
         Self {
             max_connections: 32,
-            acquire_timeout: Duration::from_secs(10),
+            // A request waits at most this long for a connection before it is answered 503
+            // with Retry-After: long enough for a burst, short enough that a client whose
+            // database is gone is told so before its own timeout.
+            acquire_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -279,15 +282,32 @@ impl Snapshot {
 pub use sqlx::Error as SqlxError;
 
 /// Whether a database error means "not reachable right now" (503) rather than a bug (500).
+///
+/// Besides the transport failures, PostgreSQL tells a client its session is going away with
+/// SQLSTATE class 08 (connection exception), 57P01-57P03 (terminated by an administrator, a
+/// crash or a restart: what `pg_terminate_backend` and a restart send) and 53300 (too many
+/// connections); SQLite says SQLITE_BUSY (5) when another process holds its write lock past
+/// the busy timeout. All of these pass; a retry after a moment succeeds.
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
+    match e {
         sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Tls(_)
-    )
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "53300" | "5" | "517"
+                )
+        }),
+        // sqlx reports a connection that closed mid-message as a protocol error.
+        sqlx::Error::Protocol(message) => {
+            message.contains("closed") || message.contains("unexpected end")
+        }
+        _ => false,
+    }
 }
 
 /// Hides a password in a URL before it reaches an error message or a log.

@@ -3,12 +3,15 @@
 //! day. Measures are computed exactly as the cells compute them (`cells::measure`).
 //!
 //! Rows are ordered by province, then by a row key: the first 16 hex digits of
-//! SHA-256("redtape open observation" + submission id). The key gives a stable order and a
-//! cursor without publishing the id; it cannot be turned back into one.
+//! HMAC-SHA-256 of the submission id under a secret the store generates once and keeps
+//! (`service_secrets`). The key gives a stable order and a cursor without publishing the id,
+//! and without the secret nobody can compute a known submission's key to find its row (an
+//! unkeyed hash let anyone who knew an id find its row, and with it its filer's profile).
 
+use hmac::{Hmac, Mac};
 use redtape_domain::procedure_terms::ProcedureTimeline;
 use redtape_index::cell::Kind;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::cells::{self, CellRow, Methodology};
 use crate::db::Db;
@@ -58,9 +61,38 @@ const SELECT: &str = "SELECT o.submission_id, o.province_vn34, o.procedure_code,
     WHERE o.year = $1 AND o.procedure_code = $2 AND o.status IN ('received', 'verified') \
      AND c.suppressed = 0";
 
-pub fn row_key(submission_id: &str) -> String {
-    let digest = Sha256::digest(format!("redtape open observation{submission_id}").as_bytes());
-    hex::encode(&digest[..8])
+/// The row key of a submission under `secret`.
+pub fn row_key(secret: &[u8], submission_id: &str) -> String {
+    // HMAC accepts a key of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(submission_id.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..8])
+}
+
+/// The name of the row-key secret in `service_secrets`.
+const ROW_KEY_SECRET: &str = "microdata-row-key";
+
+/// The store's row-key secret, created on first use (by whichever process gets there first:
+/// the insert does nothing if another one won, and everyone reads the same value back).
+pub async fn row_key_secret(db: &Db) -> Result<Vec<u8>, StoreError> {
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh)
+        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+    let value: String = crate::on_pool!(db, pool => {
+        sqlx::query(
+            "INSERT INTO service_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(ROW_KEY_SECRET)
+        .bind(hex::encode(fresh))
+        .execute(pool)
+        .await?;
+        sqlx::query_scalar("SELECT value FROM service_secrets WHERE name = $1")
+            .bind(ROW_KEY_SECRET)
+            .fetch_one(pool)
+            .await
+    })?;
+    hex::decode(&value).map_err(|e| StoreError::Corrupt(format!("{ROW_KEY_SECRET}: {e}")))
 }
 
 /// The microdata of one year and procedure, by (province, row key).
@@ -71,6 +103,7 @@ pub async fn observations(
     timeline: Option<&ProcedureTimeline>,
     methodology: &Methodology,
 ) -> Result<Vec<OpenObservation>, StoreError> {
+    let secret = row_key_secret(db).await?;
     let rows: Vec<Row> = crate::on_pool!(db, pool =>
         sqlx::query_as(SELECT).bind(year).bind(procedure).fetch_all(pool).await)?;
     let mut out: Vec<OpenObservation> = rows
@@ -78,7 +111,7 @@ pub async fn observations(
         .map(|r| {
             let m = cells::measure(&r.cell, timeline, methodology);
             OpenObservation {
-                row_key: row_key(&r.submission_id),
+                row_key: row_key(&secret, &r.submission_id),
                 year: r.cell.year,
                 procedure_code: r.procedure_code,
                 province_code: r.province_vn34,

@@ -264,6 +264,11 @@ fn reason(
             "max_length",
             format!("must be at most {MAX_REASON_CHARS} characters"),
         )),
+        Some(t) if t.chars().any(crate::values::forbidden_control) => Err(Violations::single(
+            pointer,
+            "control_characters",
+            crate::submission::moderation::CONTROL_CHARACTERS,
+        )),
         other => Ok(other),
     }
 }

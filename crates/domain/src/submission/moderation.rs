@@ -111,9 +111,15 @@ pub(crate) fn bounded(v: &mut Violations, pointer: &str, text: &str, max: usize)
             "max_length",
             format!("must be at most {max} characters"),
         );
+    } else if text.chars().any(crate::values::forbidden_control) {
+        v.push(pointer, "control_characters", CONTROL_CHARACTERS);
     }
     text.to_string()
 }
+
+/// The detail of every `control_characters` violation.
+pub const CONTROL_CHARACTERS: &str =
+    "must not contain control characters other than tab and newline";
 
 #[cfg(test)]
 mod tests {
@@ -132,19 +138,36 @@ mod tests {
             (ok.agency.as_str(), ok.text.as_str()),
             ("Sở KH&ĐT", "We are on it.")
         );
-        let bad = ResponseDraft {
-            agency: " ".into(),
-            text: "x".repeat(MAX_RESPONSE_CHARS + 1),
-            status: ResponseStatus::Resolved,
-        }
-        .parse()
-        .unwrap_err();
-        let rules: Vec<_> = bad
+        let rules = |agency: &str, text: &str| -> Vec<(String, String)> {
+            ResponseDraft {
+                agency: agency.into(),
+                text: text.into(),
+                status: ResponseStatus::Resolved,
+            }
+            .parse()
+            .unwrap_err()
             .0
-            .iter()
-            .map(|f| (f.pointer.as_str(), f.rule.as_str()))
-            .collect();
-        assert_eq!(rules, [("/agency", "required"), ("/text", "max_length")]);
+            .into_iter()
+            .map(|f| (f.pointer, f.rule))
+            .collect()
+        };
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(p, r)| (p.to_string(), r.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            rules(" ", &"x".repeat(MAX_RESPONSE_CHARS + 1)),
+            pairs(&[("/agency", "required"), ("/text", "max_length")])
+        );
+        // PostgreSQL cannot store U+0000; no name or answer needs an escape sequence.
+        assert_eq!(
+            rules("Sở\u{0}", "line one\nline\ttwo \u{1b}[31m"),
+            pairs(&[
+                ("/agency", "control_characters"),
+                ("/text", "control_characters")
+            ])
+        );
         // Exactly at the limit, counted in characters (Vietnamese is multi-byte).
         assert!(ResponseDraft {
             agency: "ạ".repeat(MAX_AGENCY_CHARS),
