@@ -13,6 +13,7 @@ mod browser;
 mod dashboard;
 mod demo;
 mod durability;
+mod faults;
 mod filing;
 mod hostile;
 mod idempotency;
