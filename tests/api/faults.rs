@@ -169,3 +169,159 @@ async fn postgres_sessions_terminated_under_load_give_only_201_or_503() {
     assert_eq!(observed.len(), acknowledged.len());
     app.stop().await;
 }
+
+/// A TCP proxy in front of PostgreSQL that a test can cut: what the service sees when the
+/// database goes down (connections dropped, new ones closed at once) or behind a dead network
+/// (new connections accepted and never answered).
+mod proxy {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::Arc;
+
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::watch;
+
+    pub const FORWARD: u8 = 0;
+    pub const DOWN: u8 = 1;
+    pub const BLACKHOLE: u8 = 2;
+
+    pub struct Proxy {
+        pub port: u16,
+        mode: Arc<AtomicU8>,
+        cut: watch::Sender<u64>,
+    }
+
+    impl Proxy {
+        pub async fn start(upstream: String) -> Proxy {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let mode = Arc::new(AtomicU8::new(FORWARD));
+            let (cut, _) = watch::channel(0u64);
+            let (accept_mode, accept_cut) = (mode.clone(), cut.clone());
+            tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let mut cuts = accept_cut.subscribe();
+                    match accept_mode.load(Ordering::SeqCst) {
+                        DOWN => drop(client),
+                        BLACKHOLE => {
+                            tokio::spawn(async move {
+                                let _ = cuts.changed().await;
+                                drop(client);
+                            });
+                        }
+                        _ => {
+                            let upstream = upstream.clone();
+                            tokio::spawn(async move {
+                                let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                                    return;
+                                };
+                                tokio::select! {
+                                    _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                    _ = cuts.changed() => {}
+                                }
+                            });
+                        }
+                    }
+                }
+            });
+            Proxy { port, mode, cut }
+        }
+
+        /// Switches mode, dropping every connection open through the proxy.
+        pub fn set(&self, mode: u8) {
+            self.mode.store(mode, Ordering::SeqCst);
+            self.cut.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+/// Asserts a 503 with Retry-After that took at most `within`.
+fn unavailable_within(
+    what: &str,
+    within: Duration,
+    started: Instant,
+    reply: &crate::helpers::Reply,
+) {
+    let took = started.elapsed();
+    let problem = reply.problem(503);
+    assert_eq!(problem["type"], "/problems/unavailable", "{what}");
+    assert!(reply.header("retry-after").is_some(), "{what}");
+    assert!(took <= within, "{what} took {took:?}");
+    eprintln!("fault: {what}: 503 in {took:?}");
+}
+
+#[actix_web::test]
+async fn postgres_down_or_unreachable_is_503_within_2_s_and_readyz_within_1_s() {
+    let Some(mut store) = crate::helpers::TestStore::create(Backend::Postgres).await else {
+        return;
+    };
+    let options: sqlx::postgres::PgConnectOptions = store.url.parse().unwrap();
+    let upstream = format!("{}:{}", options.get_host(), options.get_port());
+    let proxy = proxy::Proxy::start(upstream.clone()).await;
+    store.url = store
+        .url
+        .replacen(&upstream, &format!("127.0.0.1:{}", proxy.port), 1);
+    assert!(store.url.contains(&proxy.port.to_string()), "{}", store.url);
+    let app = crate::helpers::spawn_configured(
+        Backend::Postgres,
+        store,
+        &["--rate-limit-per-minute", "0"],
+    )
+    .await
+    .unwrap();
+    let token = app.token(Role::Business).await;
+    let before = app.file("/v1/timings", &token, &timing()).await;
+
+    for (mode, name) in [(proxy::DOWN, "down"), (proxy::BLACKHOLE, "unreachable")] {
+        proxy.set(mode);
+        let key = format!("while-{name}");
+        let started = Instant::now();
+        let reply = app
+            .post_with(
+                "/v1/timings",
+                &token,
+                &timing(),
+                &[("idempotency-key", &key)],
+            )
+            .await;
+        // The pool waits 2 s for a connection; the answer must not take much longer.
+        let what = format!("filing, {name}");
+        unavailable_within(&what, Duration::from_millis(3500), started, &reply);
+        let started = Instant::now();
+        let reply = app.get("/readyz", None).await;
+        let what = format!("/readyz, {name}");
+        unavailable_within(&what, Duration::from_millis(1500), started, &reply);
+    }
+
+    // Back up: filing works again without a restart (the key refused meanwhile included).
+    proxy.set(proxy::FORWARD);
+    let mut after = None;
+    for _ in 0..20 {
+        let reply = app
+            .post_with(
+                "/v1/timings",
+                &token,
+                &timing(),
+                &[("idempotency-key", "while-down")],
+            )
+            .await;
+        if reply.status == 201 {
+            after = Some(reply.json()["id"].as_str().unwrap().to_string());
+            break;
+        }
+        assert_eq!(reply.status, 503);
+        actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+    }
+    let after = after.expect("filing works again once PostgreSQL is back");
+    assert_eq!(app.get("/readyz", None).await.status, 200);
+    app.project().await;
+    let observed: Vec<String> = redtape_store::observations::all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.submission_id)
+        .collect();
+    let mut expected = vec![before, after];
+    expected.sort();
+    assert_eq!(observed, expected);
+    app.stop().await;
+}

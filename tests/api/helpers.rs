@@ -224,7 +224,11 @@ pub async fn spawn_with(backend: Backend, extra: &[&str]) -> Option<TestApp> {
     spawn_configured(backend, store, extra).await
 }
 
-async fn spawn_configured(backend: Backend, store: TestStore, extra: &[&str]) -> Option<TestApp> {
+pub async fn spawn_configured(
+    backend: Backend,
+    store: TestStore,
+    extra: &[&str],
+) -> Option<TestApp> {
     let mut args = vec![
         "--database-url",
         &store.url,
