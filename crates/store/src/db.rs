@@ -431,4 +431,44 @@ mod tests {
         );
         assert_eq!(redact("mysql://x"), "mysql://x");
     }
+
+    /// migrations/README.md: SQL that is the same on both stores is written once, in
+    /// `shared/`, and linked from each store's directory.
+    #[test]
+    fn migrations_are_written_once() {
+        use std::collections::BTreeMap;
+        use std::path::{Path, PathBuf};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let list = |dir: &str| -> BTreeMap<String, PathBuf> {
+            std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+                .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+                .collect()
+        };
+        let (postgres, sqlite, shared) = (list("postgres"), list("sqlite"), list("shared"));
+        assert_eq!(
+            postgres.keys().collect::<Vec<_>>(),
+            sqlite.keys().collect::<Vec<_>>(),
+            "every version exists for both stores"
+        );
+        for name in shared.keys() {
+            for store in [&postgres, &sqlite] {
+                let link = std::fs::read_link(&store[name])
+                    .unwrap_or_else(|_| panic!("{name} is in shared/ but a copy, not a link"));
+                assert_eq!(link, Path::new("../shared").join(name));
+            }
+        }
+        for (name, path) in &postgres {
+            if !shared.contains_key(name) {
+                assert_ne!(
+                    std::fs::read(path).unwrap(),
+                    std::fs::read(&sqlite[name]).unwrap(),
+                    "{name} is the same on both stores: move it to shared/"
+                );
+            }
+        }
+        assert!(shared.len() >= 8, "{shared:?}");
+    }
 }

@@ -1,0 +1,1 @@
+../shared/0009_index_cells_intervals_due.sql

@@ -1,0 +1,1 @@
+../shared/0006_index_cbi.sql
