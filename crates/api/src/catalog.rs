@@ -8,6 +8,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use redtape_domain::release::{sha256_hex, ReleaseEvent};
 use serde_json::{json, Value};
 
+use crate::dictionary::DatasetId;
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -15,11 +16,16 @@ use crate::AppState;
 const FREQUENCY: &str = "http://publications.europa.eu/resource/authority/frequency/";
 
 /// Datasets that answer in CSV and NDJSON as well as JSON.
-const TABULAR: [&str; 1] = ["indices"];
+const TABULAR: [DatasetId; 1] = [DatasetId::Indices];
 
 /// Datasets that need query parameters (a year, a procedure...): their distributions give an
 /// access URL only, documented in the dictionary, not a download URL.
-const PARAMETERISED: [&str; 4] = ["rankings", "province-composites", "trends", "observations"];
+const PARAMETERISED: [DatasetId; 4] = [
+    DatasetId::Rankings,
+    DatasetId::ProvinceComposites,
+    DatasetId::Trends,
+    DatasetId::Observations,
+];
 
 fn base_url(req: &HttpRequest) -> String {
     let info = req.connection_info();
@@ -86,11 +92,11 @@ pub async fn catalog(
             let mut dataset = json!({
                 "@id": url,
                 "@type": "dcat:Dataset",
-                "dct:identifier": d.id,
+                "dct:identifier": d.id.as_str(),
                 "dct:title": d.title,
                 "dct:description": d.description,
                 "dct:license": licence,
-                "dct:conformsTo": {"@id": format!("{dictionary}#{}", d.id)},
+                "dct:conformsTo": {"@id": format!("{dictionary}#{}", d.id.as_str())},
                 "dcat:landingPage": {"@id": dictionary},
                 "dct:accrualPeriodicity": {"@id": format!("{FREQUENCY}CONT")},
                 "dcat:distribution": distributions,

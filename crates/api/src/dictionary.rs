@@ -31,11 +31,57 @@ pub struct Column {
     pub nullable: bool,
 }
 
+// A list endpoint names its dataset with one of these (not a string), so a dataset without a
+// dictionary entry cannot slip through with an empty CSV header.
+/// The name of a published dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetId {
+    Indices,
+    Rankings,
+    ProvinceComposites,
+    Trends,
+    Responses,
+    Releases,
+    Observations,
+    Procedures,
+    Provinces,
+}
+
+impl DatasetId {
+    pub const ALL: [DatasetId; 9] = [
+        DatasetId::Indices,
+        DatasetId::Rankings,
+        DatasetId::ProvinceComposites,
+        DatasetId::Trends,
+        DatasetId::Responses,
+        DatasetId::Releases,
+        DatasetId::Observations,
+        DatasetId::Procedures,
+        DatasetId::Provinces,
+    ];
+
+    /// The name in the dictionary, the catalogue and URLs' fragments.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetId::Indices => "indices",
+            DatasetId::Rankings => "rankings",
+            DatasetId::ProvinceComposites => "province-composites",
+            DatasetId::Trends => "trends",
+            DatasetId::Responses => "responses",
+            DatasetId::Releases => "releases",
+            DatasetId::Observations => "observations",
+            DatasetId::Procedures => "procedures",
+            DatasetId::Provinces => "provinces",
+        }
+    }
+}
+
 /// One dataset: where it is, and its columns.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Dataset {
     #[schema(example = "indices")]
-    pub id: &'static str,
+    pub id: DatasetId,
     #[schema(example = "Compliance-burden index cells")]
     pub title: &'static str,
     pub description: &'static str,
@@ -50,7 +96,7 @@ pub struct Dataset {
 pub struct Dictionary {
     #[schema(example = "1.0")]
     pub methodology_version: &'static str,
-    pub licence: crate::open::Licence,
+    pub licence: crate::licence::Licence,
     pub datasets: Vec<Dataset>,
 }
 
@@ -126,14 +172,14 @@ pub fn cell_columns() -> Vec<Column> {
 pub fn datasets() -> Vec<Dataset> {
     vec![
         Dataset {
-            id: "indices",
+            id: DatasetId::Indices,
             title: "Compliance-burden index cells",
             description: "Per year, procedure and province: how long the procedure took, what it cost, how often it was on time and involved informal payments, with confidence intervals and the CBI. Live and provisional.",
             url: "/v1/indices",
             columns: cell_columns(),
         },
         Dataset {
-            id: "rankings",
+            id: DatasetId::Rankings,
             title: "Province rankings by CBI",
             description: "For one year and procedure: each province's CBI, its four indicator scores and its rank.",
             url: "/v1/indices/rankings",
@@ -151,7 +197,7 @@ pub fn datasets() -> Vec<Dataset> {
             ],
         },
         Dataset {
-            id: "province-composites",
+            id: DatasetId::ProvinceComposites,
             title: "Province composites",
             description: "For one year: each province's mean CBI over the procedures in which it is not suppressed.",
             url: "/v1/indices/provinces",
@@ -163,7 +209,7 @@ pub fn datasets() -> Vec<Dataset> {
             ],
         },
         Dataset {
-            id: "trends",
+            id: DatasetId::Trends,
             title: "Trends by year",
             description: "For one procedure and province: the absolute figures year by year, changes from the previous year, and the reforms that took effect each year.",
             url: "/v1/indices/trends",
@@ -185,7 +231,7 @@ pub fn datasets() -> Vec<Dataset> {
             ],
         },
         Dataset {
-            id: "responses",
+            id: DatasetId::Responses,
             title: "Government response statistics",
             description: "Per agency and province: submissions answered, responses posted, latest statuses, and the median days to a first response. Never a filer, a submission or a response's text.",
             url: "/v1/responses",
@@ -201,7 +247,7 @@ pub fn datasets() -> Vec<Dataset> {
             ],
         },
         Dataset {
-            id: "releases",
+            id: DatasetId::Releases,
             title: "Annual releases",
             description: "Each year a reform office published, by revision: a frozen CSV (with its SHA-256) and JSON of every cell of the year, byte-identical forever. Cite a release by its CSV URL and SHA-256.",
             url: "/v1/releases",
@@ -220,7 +266,7 @@ pub fn datasets() -> Vec<Dataset> {
             ],
         },
         Dataset {
-            id: "observations",
+            id: DatasetId::Observations,
             title: "Anonymised observations (microdata)",
             description: "One coarsened row per included observation of one year and procedure, from cells that are not suppressed only. No narrative, business, enterprise code, id or exact date.",
             url: "/v1/open/observations",
@@ -239,7 +285,7 @@ pub fn datasets() -> Vec<Dataset> {
             ],
         },
         Dataset {
-            id: "procedures",
+            id: DatasetId::Procedures,
             title: "Procedure catalogue",
             description: "Every registered administrative procedure with its statutory terms over time.",
             url: "/v1/procedures",
@@ -257,7 +303,7 @@ pub fn datasets() -> Vec<Dataset> {
             ],
         },
         Dataset {
-            id: "provinces",
+            id: DatasetId::Provinces,
             title: "Provinces of both maps",
             description: "Vietnam's provinces before (vn-63) and after (vn-34) the merger of 2025-07-01.",
             url: "/v1/provinces",
@@ -271,9 +317,8 @@ pub fn datasets() -> Vec<Dataset> {
     ]
 }
 
-/// The column names of dataset `id`, in order (empty for an unknown id, which the tests
-/// rule out).
-pub fn columns_of(id: &str) -> Vec<&'static str> {
+/// The column names of dataset `id`, in order (every id has an entry: a test checks it).
+pub fn columns_of(id: DatasetId) -> Vec<&'static str> {
     datasets()
         .into_iter()
         .find(|d| d.id == id)
@@ -304,7 +349,21 @@ pub async fn dictionary(state: web::Data<AppState>) -> HttpResponse {
 mod tests {
     use super::*;
 
-    fn names(id: &str) -> Vec<&'static str> {
+    #[test]
+    fn every_dataset_has_one_entry_with_columns() {
+        for id in DatasetId::ALL {
+            let entries = datasets().into_iter().filter(|d| d.id == id).count();
+            assert_eq!(entries, 1, "{id:?}");
+            assert!(!columns_of(id).is_empty(), "{id:?}");
+            assert_eq!(
+                serde_json::to_value(id).unwrap(),
+                serde_json::json!(id.as_str())
+            );
+        }
+        assert_eq!(datasets().len(), DatasetId::ALL.len());
+    }
+
+    fn names(id: DatasetId) -> Vec<&'static str> {
         datasets()
             .into_iter()
             .find(|d| d.id == id)
@@ -317,7 +376,10 @@ mod tests {
 
     #[test]
     fn the_cell_columns_are_the_csv_columns_in_order() {
-        assert_eq!(names("indices"), crate::indices::CSV_COLUMNS.to_vec());
+        assert_eq!(
+            names(DatasetId::Indices),
+            crate::indices::CSV_COLUMNS.to_vec()
+        );
     }
 
     #[test]
@@ -325,19 +387,19 @@ mod tests {
         for d in datasets() {
             let mut seen = std::collections::BTreeSet::new();
             for c in &d.columns {
-                assert!(seen.insert(c.name), "{}.{} twice", d.id, c.name);
+                assert!(seen.insert(c.name), "{:?}.{} twice", d.id, c.name);
                 assert!(
                     [
                         "string", "integer", "number", "boolean", "date", "datetime", "array",
                         "object"
                     ]
                     .contains(&c.r#type),
-                    "{}.{}: {}",
+                    "{:?}.{}: {}",
                     d.id,
                     c.name,
                     c.r#type
                 );
-                assert!(c.definition.len() > 5, "{}.{}", d.id, c.name);
+                assert!(c.definition.len() > 5, "{:?}.{}", d.id, c.name);
             }
         }
     }

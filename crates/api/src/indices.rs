@@ -12,6 +12,7 @@ use redtape_store::cells::CellRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::dictionary::DatasetId;
 use crate::open::{next_url, Format, List, ListParams, Page};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
@@ -220,7 +221,7 @@ pub struct IndexQuery {
 pub struct IndexPage {
     pub methodology_version: String,
     pub provisional: bool,
-    pub licence: crate::open::Licence,
+    pub licence: crate::licence::Licence,
     pub items: Vec<IndexCell>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -301,7 +302,7 @@ pub async fn list_indices(
     let next = next_cursor
         .as_deref()
         .map(|c| crate::open::next_url(&req, c));
-    let list = crate::open::List::of("indices", items, next.clone(), "redtape-indices");
+    let list = List::of(DatasetId::Indices, items, next.clone(), "redtape-indices");
     list.respond(format, |items| IndexPage {
         methodology_version: redtape_index::METHODOLOGY_VERSION.to_string(),
         provisional: true,
@@ -542,15 +543,18 @@ pub async fn rankings(
         ]
     });
     let next = cursor.map(|c| next_url(&req, &c));
-    List::of("rankings", items, next.clone(), "redtape-rankings").respond(format, |items| Ranking {
-        methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
-        provisional: true,
-        geography: geography.as_str().into(),
-        year,
-        procedure_code: procedure.as_str().into(),
-        items,
-        next,
-    })
+    List::of(DatasetId::Rankings, items, next.clone(), "redtape-rankings").respond(
+        format,
+        |items| Ranking {
+            methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
+            provisional: true,
+            geography: geography.as_str().into(),
+            year,
+            procedure_code: procedure.as_str().into(),
+            items,
+            next,
+        },
+    )
 }
 
 /// A province's composite for a year.
@@ -609,7 +613,7 @@ pub async fn province_composites(
     });
     let next = cursor.map(|c| next_url(&req, &c));
     List::of(
-        "province-composites",
+        DatasetId::ProvinceComposites,
         items,
         next.clone(),
         "redtape-province-composites",
@@ -823,14 +827,16 @@ pub async fn trends(
     let items = trend_points(&state, geography, procedure.as_str(), &province).await?;
     let (items, cursor) = page.apply(items, |p: &TrendPoint| vec![format!("{:04}", p.year)]);
     let next = cursor.map(|c| next_url(&req, &c));
-    List::of("trends", items, next.clone(), "redtape-trends").respond(format, |items| Trend {
-        methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
-        provisional: true,
-        geography: geography.as_str().into(),
-        procedure_code: procedure.as_str().into(),
-        province_name: province_name(geography, &province),
-        province_code: province,
-        items,
-        next,
+    List::of(DatasetId::Trends, items, next.clone(), "redtape-trends").respond(format, |items| {
+        Trend {
+            methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
+            provisional: true,
+            geography: geography.as_str().into(),
+            procedure_code: procedure.as_str().into(),
+            province_name: province_name(geography, &province),
+            province_code: province,
+            items,
+            next,
+        }
     })
 }

@@ -10,6 +10,7 @@
 //! - [`responses`]: published statistics on government responses.
 //! - [`releases`]: annual releases: publish a year, list, download byte-identical documents.
 //! - [`indices`]: public index figures (JSON, CSV, NDJSON).
+//! - [`licence`]: the licence of the published data (Link header, dictionary, catalogue).
 //! - [`open`]: open-data conventions: licence, ETag/304, keyset pagination.
 //! - [`dictionary`]: the data dictionary of every dataset.
 //! - [`dashboard`]: the reform offices' dashboard (server-rendered HTML at `/`).
@@ -37,6 +38,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod indices;
+pub mod licence;
 pub mod limits;
 pub mod microdata;
 pub mod moderation;
@@ -82,7 +84,7 @@ pub struct AppState {
     /// Per-token rate limit and per-filer daily cap.
     pub limits: limits::Limits,
     /// The licence every dataset is published under.
-    pub licence: open::Licence,
+    pub licence: licence::Licence,
     /// The version of the live data, for ETags.
     pub data_version: open::DataVersion,
     /// How long a client may take to send a request body (408 after).

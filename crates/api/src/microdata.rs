@@ -8,6 +8,7 @@ use redtape_domain::{Geography, Provinces};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::dictionary::DatasetId;
 use crate::indices::{procedure_of, province_of, required, year_of};
 use crate::open::{next_url, List, ListParams};
 use crate::problem::{ApiError, Problem};
@@ -64,7 +65,7 @@ pub struct OpenObservation {
 /// The JSON envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MicrodataPage {
-    pub licence: crate::open::Licence,
+    pub licence: crate::licence::Licence,
     #[schema(example = "1.0")]
     pub methodology_version: String,
     pub items: Vec<OpenObservation>,
@@ -137,12 +138,16 @@ pub async fn observations(
         })
         .collect();
     let next = cursor.map(|c| next_url(&req, &c));
-    List::of("observations", items, next.clone(), "redtape-observations").respond(format, |items| {
-        MicrodataPage {
-            licence: state.licence.clone(),
-            methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
-            items,
-            next,
-        }
+    List::of(
+        DatasetId::Observations,
+        items,
+        next.clone(),
+        "redtape-observations",
+    )
+    .respond(format, |items| MicrodataPage {
+        licence: state.licence.clone(),
+        methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
+        items,
+        next,
     })
 }

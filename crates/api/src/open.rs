@@ -22,36 +22,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 
 use crate::problem::ApiError;
 use crate::AppState;
-
-/// The licence of the published data.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Licence {
-    /// SPDX identifier.
-    #[schema(example = "CC-BY-4.0")]
-    pub id: String,
-    #[schema(example = "Creative Commons Attribution 4.0 International")]
-    pub name: String,
-    #[schema(example = "https://creativecommons.org/licenses/by/4.0/")]
-    pub url: String,
-}
-
-impl Licence {
-    pub fn cc_by_4() -> Licence {
-        Licence {
-            id: "CC-BY-4.0".into(),
-            name: "Creative Commons Attribution 4.0 International".into(),
-            url: "https://creativecommons.org/licenses/by/4.0/".into(),
-        }
-    }
-
-    fn link(&self) -> String {
-        format!("<{}>; rel=\"license\"", self.url)
-    }
-}
 
 /// How long a read of the data version is reused: ETags may lag a commit by this much, far
 /// less than the one-minute cache lifetime of live data.
@@ -391,7 +364,12 @@ pub struct List<T> {
 
 impl<T: Serialize + 'static> List<T> {
     /// A page of the dictionary dataset `id`.
-    pub fn of(id: &str, items: Vec<T>, next: Option<String>, filename: &'static str) -> Self {
+    pub fn of(
+        id: crate::dictionary::DatasetId,
+        items: Vec<T>,
+        next: Option<String>,
+        filename: &'static str,
+    ) -> Self {
         List {
             items,
             next,

@@ -6,6 +6,7 @@ use redtape_domain::{Geography, ProcedureLevel, Provinces};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::dictionary::DatasetId;
 use crate::open::{next_url, List, ListParams};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
@@ -114,7 +115,8 @@ pub async fn list_procedures(
         .with_timelines(|t| t.values().filter_map(ProcedureView::of).collect());
     let (items, cursor) = page.apply(all, |p| vec![p.code.clone()]);
     let next = cursor.map(|c| next_url(&req, &c));
-    List::of("procedures", items, next, "redtape-procedures").respond(format, |items| items)
+    List::of(DatasetId::Procedures, items, next, "redtape-procedures")
+        .respond(format, |items| items)
 }
 
 /// Read one procedure.
@@ -196,5 +198,5 @@ pub async fn list_provinces(
         .collect();
     let (items, cursor) = page.apply(list, |p| vec![p.code.clone()]);
     let next = cursor.map(|c| next_url(&req, &c));
-    List::of("provinces", items, next, "redtape-provinces").respond(format, |items| items)
+    List::of(DatasetId::Provinces, items, next, "redtape-provinces").respond(format, |items| items)
 }

@@ -14,6 +14,7 @@ use redtape_domain::Geography;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::dictionary::DatasetId;
 use crate::extract::{Admin, Caller};
 use crate::idempotency::{self, Creates, Handled, IdempotencyKey, Outcome};
 use crate::indices::{csv_of, index_cells, year_of, IndexCell};
@@ -309,7 +310,7 @@ pub async fn list(
         vec![format!("{:04}", r.year), format!("{:06}", r.revision)]
     });
     let next = cursor.map(|c| next_url(&req, &c));
-    List::of("releases", items, next.clone(), "redtape-releases")
+    List::of(DatasetId::Releases, items, next.clone(), "redtape-releases")
         .respond(format, |items| ReleaseList { items, next })
 }
 

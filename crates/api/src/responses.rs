@@ -8,6 +8,7 @@ use redtape_domain::{Geography, Provinces};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::dictionary::DatasetId;
 use crate::indices::{given, province_of};
 use crate::open::{next_url, List, ListParams};
 use crate::problem::{ApiError, Problem};
@@ -146,11 +147,15 @@ pub async fn response_statistics(
         vec![r.agency.clone(), r.province_code.clone()]
     });
     let next = cursor.map(|c| next_url(&req, &c));
-    List::of("responses", items, next.clone(), "redtape-responses").respond(format, |items| {
-        ResponseStatsPage {
-            geography: Geography::Vn34.as_str().to_string(),
-            items,
-            next,
-        }
+    List::of(
+        DatasetId::Responses,
+        items,
+        next.clone(),
+        "redtape-responses",
+    )
+    .respond(format, |items| ResponseStatsPage {
+        geography: Geography::Vn34.as_str().to_string(),
+        items,
+        next,
     })
 }

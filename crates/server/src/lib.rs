@@ -225,7 +225,7 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
         db: db.clone(),
         procedures: Procedures::new(&db, wake.clone()),
         releases: redtape_store::Releases::new(&db),
-        licence: redtape_api::open::Licence {
+        licence: redtape_api::licence::Licence {
             id: settings.data_licence_id.clone(),
             name: settings.data_licence_name.clone(),
             url: settings.data_licence_url.clone(),
