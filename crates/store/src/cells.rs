@@ -117,10 +117,9 @@ impl Placed {
         }
     }
 
-    /// Counts in the indices (methodology §1: received or verified).
+    /// Counts in the indices (methodology §1).
     pub(crate) fn included(&self) -> bool {
-        use redtape_domain::submission::Status;
-        self.row.status == Status::Received.as_str() || self.row.status == Status::Verified.as_str()
+        included(&self.row.status)
     }
 
     /// The cells the observation belongs to.
@@ -385,9 +384,39 @@ pub async fn year_range(db: &crate::Db) -> Result<Option<(i32, i32)>, crate::Sto
     Ok(first.zip(last))
 }
 
+/// Whether an observation with this stored status counts (`Status::INCLUDED`).
+pub(crate) fn included(status: &str) -> bool {
+    redtape_domain::submission::Status::parse(status).is_some_and(|s| s.is_included())
+}
+
+/// `<column> IN (...)` for the statuses that count, from `Status::INCLUDED`, for the queries
+/// that read included observations.
+pub(crate) fn included_sql(column: &str) -> String {
+    let list: Vec<String> = redtape_domain::submission::Status::INCLUDED
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("{column} IN ({})", list.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Datelike;
+
+    /// Methodology §1: received and verified observations count; rejected and withdrawn ones
+    /// do not; the SQL and the Rust rule come from the same list.
+    #[test]
+    fn one_inclusion_rule_in_sql_and_in_memory() {
+        assert_eq!(
+            super::included_sql("o.status"),
+            "o.status IN ('received', 'verified')"
+        );
+        let counted: Vec<_> = ["received", "verified", "rejected", "withdrawn", "other"]
+            .into_iter()
+            .filter(|s| super::included(s))
+            .collect();
+        assert_eq!(counted, ["received", "verified"]);
+    }
 
     /// redtape must not accept an observation the default methodology cannot measure.
     #[test]

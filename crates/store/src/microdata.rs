@@ -8,6 +8,8 @@
 //! and without the secret nobody can compute a known submission's key to find its row (an
 //! unkeyed hash let anyone who knew an id find its row, and with it its filer's profile).
 
+use std::sync::LazyLock;
+
 use hmac::{Hmac, Mac};
 use redtape_domain::procedure_terms::ProcedureTimeline;
 use redtape_index::cell::Kind;
@@ -52,14 +54,18 @@ struct Row {
 }
 
 /// Included observations of non-suppressed vn-34 cells of one year and procedure.
-const SELECT: &str = "SELECT o.submission_id, o.province_vn34, o.procedure_code, o.kind, \
-    o.submitted_on, o.completed_on, o.year, o.official_fees, o.unofficial_payments, \
-    o.external_services, o.staff_hours, o.visits, o.status, f.size_class, f.sector_section \
-    FROM observations o LEFT JOIN filers f ON f.filer_id = o.filer_id \
-    JOIN index_cells c ON c.geography = 'vn-34' AND c.year = o.year \
-     AND c.procedure_code = o.procedure_code AND c.province_code = o.province_vn34 \
-    WHERE o.year = $1 AND o.procedure_code = $2 AND o.status IN ('received', 'verified') \
-     AND c.suppressed = 0";
+static SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT o.submission_id, o.province_vn34, o.procedure_code, o.kind, \
+         o.submitted_on, o.completed_on, o.year, o.official_fees, o.unofficial_payments, \
+         o.external_services, o.staff_hours, o.visits, o.status, f.size_class, f.sector_section \
+         FROM observations o LEFT JOIN filers f ON f.filer_id = o.filer_id \
+         JOIN index_cells c ON c.geography = 'vn-34' AND c.year = o.year \
+          AND c.procedure_code = o.procedure_code AND c.province_code = o.province_vn34 \
+         WHERE o.year = $1 AND o.procedure_code = $2 AND {} AND c.suppressed = 0",
+        cells::included_sql("o.status")
+    )
+});
 
 /// The row key of a submission under `secret`.
 pub fn row_key(secret: &[u8], submission_id: &str) -> String {
@@ -105,7 +111,7 @@ pub async fn observations(
 ) -> Result<Vec<OpenObservation>, StoreError> {
     let secret = row_key_secret(db).await?;
     let rows: Vec<Row> = crate::on_pool!(db, pool =>
-        sqlx::query_as(SELECT).bind(year).bind(procedure).fetch_all(pool).await)?;
+        sqlx::query_as(SELECT.as_str()).bind(year).bind(procedure).fetch_all(pool).await)?;
     let mut out: Vec<OpenObservation> = rows
         .into_iter()
         .map(|r| {

@@ -80,6 +80,15 @@ impl Status {
         .find(|s| s.as_str() == text)
     }
 
+    /// The statuses whose observations count in the indices and the microdata (methodology
+    /// §1): the one place that says so.
+    pub const INCLUDED: [Status; 2] = [Status::Received, Status::Verified];
+
+    /// Whether an observation with this status counts (see [`Status::INCLUDED`]).
+    pub fn is_included(self) -> bool {
+        Self::INCLUDED.contains(&self)
+    }
+
     /// The status after the filer amends: a verification covered the old values only.
     pub fn after_amendment(self) -> Status {
         match self {

@@ -33,9 +33,9 @@ pub(crate) struct Observation {
 }
 
 impl Observation {
-    /// Counts in the indices (methodology §1: received or verified).
+    /// Counts in the indices (methodology §1).
     fn included(&self) -> bool {
-        self.status == Status::Received.as_str() || self.status == Status::Verified.as_str()
+        crate::cells::included(self.status)
     }
 }
 

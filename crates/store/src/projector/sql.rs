@@ -322,8 +322,9 @@ pub(crate) async fn each_included(
     mut each: impl FnMut(Placed),
 ) -> Result<u64, StoreError> {
     let mut sql = format!(
-        "{} WHERE status IN ('received', 'verified')",
-        cells::SELECT_PLACED
+        "{} WHERE {}",
+        cells::SELECT_PLACED,
+        cells::included_sql("status")
     );
     if procedure.is_some() {
         sql.push_str(" AND procedure_code = $1");
