@@ -103,8 +103,8 @@ impl Replay {
             }
             Change::Amend { columns, at } => {
                 if let Some(row) = self.current(&logged.aggregate_id, seq) {
-                    if row.status == Status::Verified.as_str() {
-                        row.status = Status::Verified.after_amendment().as_str();
+                    if let Some(status) = Status::parse(row.status) {
+                        row.status = status.after_amendment().as_str();
                     }
                     row.columns = columns;
                     row.amendments += 1;
