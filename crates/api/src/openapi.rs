@@ -10,11 +10,6 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::{
-    catalog, dictionary, health, indices, microdata, moderation, procedures, reference, releases,
-    responses, submissions,
-};
-
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -151,61 +146,77 @@ impl Modify for EveryStatus {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "redtape",
-        description = "Business-to-government feedback on the time and cost of administrative \
-procedures in Vietnam. Businesses file procedure timings and compliance-cost complaints; every \
-change is an immutable event. Errors are RFC 9457 problem details (application/problem+json).",
-        license(name = "Apache-2.0")
-    ),
-    paths(
-        submissions::report_timing,
-        submissions::file_complaint,
-        submissions::get_submission,
-        submissions::amend_submission,
-        submissions::withdraw_submission,
-        moderation::queue,
-        moderation::verify,
-        moderation::reject,
-        moderation::respond,
-        moderation::audit_trail,
-        responses::response_statistics,
-        releases::publish,
-        releases::list,
-        releases::latest,
-        releases::download,
-        indices::list_indices,
-        indices::rankings,
-        indices::province_composites,
-        indices::trends,
-        procedures::register,
-        procedures::reform,
-        procedures::abolish,
-        reference::list_procedures,
-        reference::get_procedure,
-        reference::list_provinces,
-        dictionary::dictionary,
-        catalog::catalog,
-        microdata::observations,
-        health::healthz,
-        health::readyz,
-    ),
-    modifiers(&BearerAuth, &EveryStatus),
-    tags(
-        (name = "submissions", description = "Businesses file and manage their submissions"),
-        (name = "moderation", description = "Reform-office officers moderate submissions, answer filers and read the audit trail"),
-        (name = "responses", description = "Open statistics on government responses, no account needed"),
-        (name = "procedures", description = "Officers register procedures, reform their statutory terms and abolish them"),
-        (name = "releases", description = "Annual releases: frozen, citable figures (CSV + SHA-256)"),
-        (name = "indices", description = "Open compliance-burden figures (methodology 1.0), no account needed"),
-        (name = "open data", description = "The data dictionary and the catalogue of datasets"),
-        (name = "reference", description = "Open reference data: procedures and provinces"),
-        (name = "operations", description = "Probes for operators"),
-    )
-)]
-pub struct ApiDoc;
+/// The one list of endpoints (issue 12): each handler is named once, here, and this list both
+/// documents it (the `paths` of the OpenAPI document) and registers it on the application
+/// ([`services`], used by `crate::app`), so a route cannot exist without its documentation or
+/// the reverse. The order is the registration order, which actix matches in. Only the
+/// dashboard (HTML) and the document's own routes are registered outside it (`crate::app`).
+macro_rules! endpoints {
+    ($($module:ident::$handler:ident),* $(,)?) => {
+        #[derive(OpenApi)]
+        #[openapi(
+            info(
+                title = "redtape",
+                description = "Business-to-government feedback on the time and cost of administrative \
+        procedures in Vietnam. Businesses file procedure timings and compliance-cost complaints; every \
+        change is an immutable event. Errors are RFC 9457 problem details (application/problem+json).",
+                license(name = "Apache-2.0")
+            ),
+            paths($(crate::$module::$handler),*),
+            modifiers(&BearerAuth, &EveryStatus),
+            tags(
+                (name = "submissions", description = "Businesses file and manage their submissions"),
+                (name = "moderation", description = "Reform-office officers moderate submissions, answer filers and read the audit trail"),
+                (name = "responses", description = "Open statistics on government responses, no account needed"),
+                (name = "procedures", description = "Officers register procedures, reform their statutory terms and abolish them"),
+                (name = "releases", description = "Annual releases: frozen, citable figures (CSV + SHA-256)"),
+                (name = "indices", description = "Open compliance-burden figures (methodology 1.0), no account needed"),
+                (name = "open data", description = "The data dictionary and the catalogue of datasets"),
+                (name = "reference", description = "Open reference data: procedures and provinces"),
+                (name = "operations", description = "Probes for operators"),
+            )
+        )]
+        pub struct ApiDoc;
+
+        /// Registers every documented endpoint, in the list's order.
+        pub fn services(config: &mut actix_web::web::ServiceConfig) {
+            $(config.service(crate::$module::$handler);)*
+        }
+    };
+}
+
+endpoints!(
+    submissions::report_timing,
+    submissions::file_complaint,
+    submissions::get_submission,
+    submissions::amend_submission,
+    submissions::withdraw_submission,
+    moderation::queue,
+    moderation::verify,
+    moderation::reject,
+    moderation::respond,
+    moderation::audit_trail,
+    responses::response_statistics,
+    releases::publish,
+    releases::list,
+    releases::latest,
+    releases::download,
+    indices::list_indices,
+    indices::rankings,
+    indices::province_composites,
+    indices::trends,
+    procedures::register,
+    procedures::reform,
+    procedures::abolish,
+    reference::list_procedures,
+    reference::get_procedure,
+    reference::list_provinces,
+    dictionary::dictionary,
+    catalog::catalog,
+    microdata::observations,
+    health::healthz,
+    health::readyz,
+);
 
 /// The document as committed in api-spec/openapi.json (pretty, trailing newline).
 pub fn json() -> String {
