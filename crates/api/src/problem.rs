@@ -120,6 +120,16 @@ impl std::fmt::Display for ProblemField {
 }
 
 impl ApiError {
+    /// Another change to the same record won the race: retrying is safe.
+    pub fn concurrent_change() -> Self {
+        ApiError::Conflict {
+            slug: "concurrent-change",
+            title: "Concurrent change",
+            detail: "another change to the same record was saved at the same moment; retry".into(),
+            retry_after: Some(1),
+        }
+    }
+
     /// A single invalid query, path or header parameter.
     pub fn parameter(name: &str, rule: &str, detail: impl Into<String>) -> Self {
         ApiError::Invalid(vec![ProblemField {
@@ -296,17 +306,17 @@ fn is_unavailable(e: &redtape_store::db::SqlxError) -> bool {
     redtape_store::db::is_unavailable(e)
 }
 
-impl From<CommandError> for ApiError {
-    fn from(e: CommandError) -> Self {
+/// Every aggregate's command errors, mapped once; each rule error type maps itself
+/// (`From<SubmissionError>`, `From<ProcedureError>`, `From<ReleaseError>`).
+impl<E> From<CommandError<E>> for ApiError
+where
+    E: std::error::Error,
+    ApiError: From<E>,
+{
+    fn from(e: CommandError<E>) -> Self {
         match e {
             CommandError::Rule(rule) => rule.into(),
-            CommandError::Conflict => ApiError::Conflict {
-                slug: "concurrent-change",
-                title: "Concurrent change",
-                detail: "another change to this submission was saved at the same moment; retry"
-                    .into(),
-                retry_after: Some(1),
-            },
+            CommandError::Conflict => ApiError::concurrent_change(),
             CommandError::KeyTaken => ApiError::KeyTaken,
             CommandError::Unavailable(cause) => ApiError::Unavailable(cause),
             CommandError::Internal(cause) => ApiError::Internal(cause),

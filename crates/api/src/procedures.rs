@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use cqrs_es::AggregateError;
 use redtape_domain::procedure_terms::{
     AbolitionDraft, ChangeDraft, ProcedureCommand, ProcedureError, ReformDraft, RegistrationDraft,
 };
@@ -24,36 +23,23 @@ use crate::AppState;
 /// How long a command waits for the catalogue to show its own change.
 const SETTLE: Duration = Duration::from_secs(10);
 
-impl From<AggregateError<ProcedureError>> for ApiError {
-    fn from(e: AggregateError<ProcedureError>) -> Self {
+impl From<ProcedureError> for ApiError {
+    fn from(e: ProcedureError) -> Self {
         match e {
-            AggregateError::UserError(ProcedureError::Invalid(v)) => v.into(),
-            AggregateError::UserError(ProcedureError::NotFound) => {
-                ApiError::NotFound("no such procedure".into())
-            }
-            AggregateError::UserError(e @ ProcedureError::AlreadyRegistered) => {
-                ApiError::Conflict {
-                    slug: "already-exists",
-                    title: "Already exists",
-                    detail: e.to_string(),
-                    retry_after: None,
-                }
-            }
-            AggregateError::UserError(e @ ProcedureError::Abolished(_)) => ApiError::Conflict {
+            ProcedureError::Invalid(v) => v.into(),
+            ProcedureError::NotFound => ApiError::NotFound("no such procedure".into()),
+            ProcedureError::AlreadyRegistered => ApiError::Conflict {
+                slug: "already-exists",
+                title: "Already exists",
+                detail: e.to_string(),
+                retry_after: None,
+            },
+            ProcedureError::Abolished(_) => ApiError::Conflict {
                 slug: "procedure-abolished",
                 title: "Procedure abolished",
                 detail: e.to_string(),
                 retry_after: None,
             },
-            AggregateError::AggregateConflict => ApiError::Conflict {
-                slug: "concurrent-change",
-                title: "Concurrent change",
-                detail: "another change to this procedure was saved at the same moment; retry"
-                    .into(),
-                retry_after: Some(1),
-            },
-            AggregateError::DatabaseConnectionError(e) => ApiError::Unavailable(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
         }
     }
 }

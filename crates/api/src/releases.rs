@@ -7,7 +7,6 @@ use std::time::Duration;
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Datelike, Utc};
-use cqrs_es::AggregateError;
 use redtape_domain::release::{sha256_hex, CellChange, ReleaseCommand, ReleaseError, ReleaseEvent};
 use redtape_domain::submission::aggregate::vietnam_date;
 use redtape_domain::Geography;
@@ -140,28 +139,20 @@ pub enum ReleaseJson<'a> {
     Document(ReleaseDocument<'a>),
 }
 
-impl From<AggregateError<ReleaseError>> for ApiError {
-    fn from(e: AggregateError<ReleaseError>) -> Self {
+impl From<ReleaseError> for ApiError {
+    fn from(e: ReleaseError) -> Self {
         match e {
-            AggregateError::UserError(e @ ReleaseError::Unchanged(_)) => ApiError::Conflict {
+            ReleaseError::Unchanged(_) => ApiError::Conflict {
                 slug: "release-unchanged",
                 title: "Nothing changed",
                 detail: e.to_string(),
                 retry_after: None,
             },
-            AggregateError::UserError(ReleaseError::WrongRevision { .. })
-            | AggregateError::AggregateConflict => ApiError::Conflict {
-                slug: "concurrent-change",
-                title: "Concurrent change",
-                detail: "another publication of this year was saved at the same moment; retry"
-                    .into(),
-                retry_after: Some(1),
-            },
-            AggregateError::UserError(e @ ReleaseError::Empty(_)) => {
-                ApiError::parameter("year", "no_data", e.to_string())
-            }
-            AggregateError::DatabaseConnectionError(e) => ApiError::Unavailable(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
+            // Another publication of the year took the revision number first.
+            ReleaseError::WrongRevision { .. } => ApiError::concurrent_change(),
+            ReleaseError::Empty(_) => ApiError::parameter("year", "no_data", e.to_string()),
+            // The service builds the CSV itself: one it cannot read is a bug.
+            ReleaseError::BadCsv(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -24,14 +24,16 @@ use crate::group_commit::GroupCommitRepository;
 use crate::idempotency::Answer;
 use crate::writer::{Write, WriteError, Writer};
 
-/// Why a command did not commit.
+/// Why a command did not commit, for any aggregate: `E` is its rule error (submissions by
+/// default). The API maps this type, never a cqrs-es one, so a store failure is classified
+/// (503 or 500) in one place for every aggregate.
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
+pub enum CommandError<E: std::error::Error = SubmissionError> {
     /// A business rule refused it (4xx).
     #[error(transparent)]
-    Rule(#[from] SubmissionError),
-    /// Another command on the same submission committed first; retrying is safe.
-    #[error("another change to this submission was saved at the same moment; retry")]
+    Rule(E),
+    /// Another command on the same aggregate committed first; retrying is safe.
+    #[error("another change to the same record was saved at the same moment; retry")]
     Conflict,
     /// Another request with the same `Idempotency-Key` was answered first; its answer is the
     /// one to give.
@@ -45,8 +47,8 @@ pub enum CommandError {
     Internal(String),
 }
 
-impl From<AggregateError<SubmissionError>> for CommandError {
-    fn from(e: AggregateError<SubmissionError>) -> Self {
+impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
+    fn from(e: AggregateError<E>) -> Self {
         match e {
             AggregateError::UserError(rule) => CommandError::Rule(rule),
             AggregateError::AggregateConflict => CommandError::Conflict,
@@ -60,7 +62,9 @@ impl From<AggregateError<SubmissionError>> for CommandError {
 /// The event stores report only I/O as a connection error; a session PostgreSQL terminated
 /// (a restart, `pg_terminate_backend`) or a pool timeout arrives as "unexpected", wrapping the
 /// sqlx error: those are 503s too ([`crate::db::is_unavailable`]), the rest are 500s.
-fn unexpected(e: Box<dyn std::error::Error + Send + Sync>) -> CommandError {
+fn unexpected<E: std::error::Error>(
+    e: Box<dyn std::error::Error + Send + Sync>,
+) -> CommandError<E> {
     if e.downcast_ref::<sqlx::Error>()
         .is_some_and(crate::db::is_unavailable)
     {
@@ -70,7 +74,7 @@ fn unexpected(e: Box<dyn std::error::Error + Send + Sync>) -> CommandError {
     }
 }
 
-impl From<WriteError> for CommandError {
+impl<E: std::error::Error> From<WriteError> for CommandError<E> {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::Conflict => CommandError::Conflict,
@@ -440,7 +444,7 @@ impl Procedures {
         code: &str,
         command: ProcedureCommand,
         metadata: HashMap<String, String>,
-    ) -> Result<(), AggregateError<ProcedureError>> {
+    ) -> Result<(), CommandError<ProcedureError>> {
         let committed = decide(&self.store, code, command, &(), metadata).await?;
         if !committed.is_empty() {
             self.wake.notify_one();
@@ -479,9 +483,10 @@ impl Procedures {
             let metadata = HashMap::from([("actor".to_string(), "seed".to_string())]);
             match self.execute(&code, command, metadata).await {
                 Ok(()) => registered += 1,
-                Err(AggregateError::UserError(ProcedureError::AlreadyRegistered)) => {}
+                Err(CommandError::Rule(ProcedureError::AlreadyRegistered)) => {}
                 // Another process seeding at the same moment registered it first.
-                Err(AggregateError::AggregateConflict) => {}
+                Err(CommandError::Conflict) => {}
+                Err(CommandError::Unavailable(e)) => return Err(CommandError::Unavailable(e)),
                 Err(e) => return Err(CommandError::Internal(format!("seeding {code}: {e}"))),
             }
         }
@@ -510,13 +515,13 @@ impl Releases {
         year: i32,
         command: ReleaseCommand,
         metadata: HashMap<String, String>,
-    ) -> Result<ReleaseEvent, AggregateError<ReleaseError>> {
+    ) -> Result<ReleaseEvent, CommandError<ReleaseError>> {
         let committed = decide(&self.store, &year.to_string(), command, &(), metadata).await?;
         committed
             .into_iter()
             .next()
             .map(|e| e.payload)
-            .ok_or_else(|| AggregateError::UnexpectedError("publication committed nothing".into()))
+            .ok_or_else(|| CommandError::Internal("publication committed nothing".into()))
     }
 
     /// The year's state (how many revisions, the latest one's hash).
