@@ -61,6 +61,45 @@ pub struct Problem {
     pub errors: Vec<ProblemField>,
 }
 
+/// The kinds of 409: the one table of their problem types, titles and whether a retry can
+/// succeed (then `Retry-After: 1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    ConcurrentChange,
+    AlreadyExists,
+    SubmissionClosed,
+    AmendmentWindowClosed,
+    AlreadyModerated,
+    ProcedureAbolished,
+    ReleaseUnchanged,
+}
+
+impl Conflict {
+    pub const ALL: [Conflict; 7] = [
+        Conflict::ConcurrentChange,
+        Conflict::AlreadyExists,
+        Conflict::SubmissionClosed,
+        Conflict::AmendmentWindowClosed,
+        Conflict::AlreadyModerated,
+        Conflict::ProcedureAbolished,
+        Conflict::ReleaseUnchanged,
+    ];
+
+    /// (problem type slug, title, seconds to wait before a retry that may succeed).
+    pub fn parts(self) -> (&'static str, &'static str, Option<u32>) {
+        use Conflict::*;
+        match self {
+            ConcurrentChange => ("concurrent-change", "Concurrent change", Some(1)),
+            AlreadyExists => ("already-exists", "Already exists", None),
+            SubmissionClosed => ("submission-closed", "Submission closed", None),
+            AmendmentWindowClosed => ("amendment-window-closed", "Amendment window closed", None),
+            AlreadyModerated => ("already-moderated", "Already moderated", None),
+            ProcedureAbolished => ("procedure-abolished", "Procedure abolished", None),
+            ReleaseUnchanged => ("release-unchanged", "Nothing changed", None),
+        }
+    }
+}
+
 /// Everything that can go wrong in a request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -88,12 +127,7 @@ pub enum ApiError {
     #[error("{method} is not allowed here; this path allows {allow}")]
     MethodNotAllowed { method: String, allow: String },
     #[error("{detail}")]
-    Conflict {
-        slug: &'static str,
-        title: &'static str,
-        detail: String,
-        retry_after: Option<u32>,
-    },
+    Conflict { kind: Conflict, detail: String },
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyMismatch,
     /// Another request with the same Idempotency-Key is being answered; retry in a second.
@@ -123,10 +157,8 @@ impl ApiError {
     /// Another change to the same record won the race: retrying is safe.
     pub fn concurrent_change() -> Self {
         ApiError::Conflict {
-            slug: "concurrent-change",
-            title: "Concurrent change",
+            kind: Conflict::ConcurrentChange,
             detail: "another change to the same record was saved at the same moment; retry".into(),
-            retry_after: Some(1),
         }
     }
 
@@ -189,7 +221,10 @@ impl ApiError {
                 "method-not-allowed",
                 "Method not allowed",
             ),
-            Conflict { slug, title, .. } => (StatusCode::CONFLICT, slug, title),
+            Conflict { kind, .. } => {
+                let (slug, title, _) = kind.parts();
+                (StatusCode::CONFLICT, slug, title)
+            }
             KeyTaken => (
                 StatusCode::CONFLICT,
                 "idempotency-key-in-use",
@@ -260,11 +295,10 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"redtape\""));
             }
-            ApiError::Conflict {
-                retry_after: Some(s),
-                ..
-            } => {
-                response.insert_header((header::RETRY_AFTER, s.to_string()));
+            ApiError::Conflict { kind, .. } => {
+                if let (_, _, Some(s)) = kind.parts() {
+                    response.insert_header((header::RETRY_AFTER, s.to_string()));
+                }
             }
             ApiError::KeyTaken => {
                 response.insert_header((header::RETRY_AFTER, "1"));
@@ -334,28 +368,20 @@ impl From<SubmissionError> for ApiError {
                 ApiError::NotFound("no such submission".into())
             }
             SubmissionError::AlreadyExists => ApiError::Conflict {
-                slug: "already-exists",
-                title: "Already exists",
+                kind: Conflict::AlreadyExists,
                 detail: e.to_string(),
-                retry_after: None,
             },
             SubmissionError::Closed { .. } => ApiError::Conflict {
-                slug: "submission-closed",
-                title: "Submission closed",
+                kind: Conflict::SubmissionClosed,
                 detail: e.to_string(),
-                retry_after: None,
             },
             SubmissionError::WindowClosed { .. } => ApiError::Conflict {
-                slug: "amendment-window-closed",
-                title: "Amendment window closed",
+                kind: Conflict::AmendmentWindowClosed,
                 detail: e.to_string(),
-                retry_after: None,
             },
             SubmissionError::AlreadyInStatus(_) => ApiError::Conflict {
-                slug: "already-moderated",
-                title: "Already moderated",
+                kind: Conflict::AlreadyModerated,
                 detail: e.to_string(),
-                retry_after: None,
             },
         }
     }
@@ -422,4 +448,99 @@ pub enum ReadProblems {
     /// The database does not answer; retry after `Retry-After`.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every kind. The match below is exhaustive: a new variant does not compile
+    /// until it is listed here, and then the documentation test checks it.
+    fn one_of_each() -> Vec<ApiError> {
+        let mut all = vec![
+            ApiError::MalformedJson(String::new()),
+            ApiError::Invalid(Vec::new()),
+            ApiError::UnsupportedMediaType,
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::BodyTimeout { seconds: 1.0 },
+            ApiError::BadRequest(String::new()),
+            ApiError::Unauthorized(""),
+            ApiError::Forbidden(""),
+            ApiError::NotFound(String::new()),
+            ApiError::MethodNotAllowed {
+                method: String::new(),
+                allow: String::new(),
+            },
+            ApiError::IdempotencyMismatch,
+            ApiError::KeyTaken,
+            ApiError::TooManyRequests {
+                detail: String::new(),
+                retry_after: 1,
+            },
+            ApiError::Unavailable(String::new()),
+            ApiError::Internal(String::new()),
+        ];
+        all.extend(Conflict::ALL.map(|kind| ApiError::Conflict {
+            kind,
+            detail: String::new(),
+        }));
+        for e in &all {
+            match e {
+                ApiError::MalformedJson(_)
+                | ApiError::Invalid(_)
+                | ApiError::UnsupportedMediaType
+                | ApiError::PayloadTooLarge { .. }
+                | ApiError::BodyTimeout { .. }
+                | ApiError::BadRequest(_)
+                | ApiError::Unauthorized(_)
+                | ApiError::Forbidden(_)
+                | ApiError::NotFound(_)
+                | ApiError::MethodNotAllowed { .. }
+                | ApiError::Conflict { .. }
+                | ApiError::IdempotencyMismatch
+                | ApiError::KeyTaken
+                | ApiError::TooManyRequests { .. }
+                | ApiError::Unavailable(_)
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    /// docs/api.md's table of problem types lists every type the API can answer, with its
+    /// status.
+    #[test]
+    fn every_problem_type_is_documented_with_its_status() {
+        let doc = include_str!("../../../docs/api.md");
+        let mut slugs = std::collections::BTreeSet::new();
+        for e in one_of_each() {
+            let (status, slug, _) = e.parts();
+            slugs.insert(slug);
+            let row = format!("| `/problems/{slug}` | {} |", status.as_u16());
+            assert!(doc.contains(&row), "docs/api.md lacks the row {row}");
+        }
+        assert_eq!(
+            slugs.len(),
+            15 + Conflict::ALL.len(),
+            "every slug is distinct"
+        );
+    }
+
+    #[test]
+    fn only_a_concurrent_change_says_when_to_retry() {
+        for kind in Conflict::ALL {
+            let response = ApiError::Conflict {
+                kind,
+                detail: String::new(),
+            }
+            .error_response();
+            assert_eq!(response.status(), StatusCode::CONFLICT);
+            let retry = response.headers().get(header::RETRY_AFTER);
+            assert_eq!(
+                retry.is_some(),
+                kind == Conflict::ConcurrentChange,
+                "{kind:?}"
+            );
+        }
+    }
 }

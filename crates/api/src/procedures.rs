@@ -15,7 +15,7 @@ use redtape_domain::ProcedureCode;
 
 use crate::extract::{parse_json, Caller, Officer};
 use crate::idempotency::{self, Creates, Handled, IdempotencyKey, Outcome};
-use crate::problem::{ApiError, Problem, WriteProblems};
+use crate::problem::{ApiError, Conflict, Problem, WriteProblems};
 use crate::reference::ProcedureView;
 use crate::submissions::{metadata, now};
 use crate::AppState;
@@ -29,16 +29,12 @@ impl From<ProcedureError> for ApiError {
             ProcedureError::Invalid(v) => v.into(),
             ProcedureError::NotFound => ApiError::NotFound("no such procedure".into()),
             ProcedureError::AlreadyRegistered => ApiError::Conflict {
-                slug: "already-exists",
-                title: "Already exists",
+                kind: Conflict::AlreadyExists,
                 detail: e.to_string(),
-                retry_after: None,
             },
             ProcedureError::Abolished(_) => ApiError::Conflict {
-                slug: "procedure-abolished",
-                title: "Procedure abolished",
+                kind: Conflict::ProcedureAbolished,
                 detail: e.to_string(),
-                retry_after: None,
             },
         }
     }

@@ -18,7 +18,7 @@ use crate::extract::{Admin, Caller};
 use crate::idempotency::{self, Creates, Handled, IdempotencyKey, Outcome};
 use crate::indices::{csv_of, index_cells, year_of, IndexCell};
 use crate::open::{next_url, List, ListParams};
-use crate::problem::{ApiError, Problem, WriteProblems};
+use crate::problem::{ApiError, Conflict, Problem, WriteProblems};
 use crate::submissions::{metadata, now};
 use crate::AppState;
 
@@ -143,10 +143,8 @@ impl From<ReleaseError> for ApiError {
     fn from(e: ReleaseError) -> Self {
         match e {
             ReleaseError::Unchanged(_) => ApiError::Conflict {
-                slug: "release-unchanged",
-                title: "Nothing changed",
+                kind: Conflict::ReleaseUnchanged,
                 detail: e.to_string(),
-                retry_after: None,
             },
             // Another publication of the year took the revision number first.
             ReleaseError::WrongRevision { .. } => ApiError::concurrent_change(),
