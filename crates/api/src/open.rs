@@ -133,23 +133,12 @@ pub async fn conditional(
         (header::LINK, state.licence.link()),
     ];
     if fresh {
-        let mut response = HttpResponse::NotModified();
-        for (name, value) in headers {
-            response.insert_header((name, value));
-        }
-        return Ok(req.into_response(response.finish()));
+        return Ok(req.into_response(not_modified(headers, None)));
     }
     let mut res = next.call(req).await?.map_into_boxed_body();
     if star && res.status() == StatusCode::OK {
-        let mut response = HttpResponse::NotModified();
         let own = res.headers().get(header::ETAG).cloned();
-        for (name, value) in headers {
-            match (&name, &own) {
-                (&header::ETAG, Some(own)) => response.insert_header((name, own.clone())),
-                _ => response.insert_header((name, value)),
-            };
-        }
-        return Ok(res.into_response(response.finish()));
+        return Ok(res.into_response(not_modified(headers, own)));
     }
     if res.status() == StatusCode::OK && !res.headers().contains_key(header::ETAG) {
         for (name, value) in headers {
@@ -167,6 +156,22 @@ pub async fn conditional(
         }
     }
     Ok(res)
+}
+
+/// A 304 with the representation's validators and cache headers; `own_etag` (a handler's own,
+/// content-derived tag) replaces the data-version tag when there is one.
+fn not_modified(
+    headers: [(header::HeaderName, String); 3],
+    own_etag: Option<HeaderValue>,
+) -> HttpResponse {
+    let mut response = HttpResponse::NotModified();
+    for (name, value) in headers {
+        response.insert_header((name, value));
+    }
+    if let Some(own) = own_etag {
+        response.insert_header((header::ETAG, own));
+    }
+    response.finish()
 }
 
 /// Largest page of any open list.
