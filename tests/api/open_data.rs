@@ -152,33 +152,26 @@ async fn every_format_pages_with_a_cursor_and_a_next_link(app: &TestApp) {
     .await;
 }
 
-/// Every open list with data in the dictionary test: (dataset id, URL, the JSON member that
-/// holds the rows, or "" when the answer is the array itself).
-const LISTS: [(&str, &str, &str); 9] = [
-    ("indices", "/v1/indices?year=2025", "items"),
+/// Every open list with data in the dictionary test: (dataset id, URL). Every one answers
+/// the same page envelope (`items`, `next_cursor`, `next`) in JSON.
+const LISTS: [(&str, &str); 9] = [
+    ("indices", "/v1/indices?year=2025"),
     (
         "rankings",
         "/v1/indices/rankings?year=2025&procedure=1.001612",
-        "items",
     ),
-    (
-        "province-composites",
-        "/v1/indices/provinces?year=2025",
-        "items",
-    ),
+    ("province-composites", "/v1/indices/provinces?year=2025"),
     (
         "trends",
         "/v1/indices/trends?procedure=1.001612&province=79",
-        "items",
     ),
-    ("responses", "/v1/responses", "items"),
-    ("releases", "/v1/releases", "items"),
-    ("provinces", "/v1/provinces", ""),
-    ("procedures", "/v1/procedures", ""),
+    ("responses", "/v1/responses"),
+    ("releases", "/v1/releases"),
+    ("provinces", "/v1/provinces"),
+    ("procedures", "/v1/procedures"),
     (
         "observations",
         "/v1/open/observations?year=2025&procedure=1.001612",
-        "items",
     ),
 ];
 
@@ -230,14 +223,9 @@ async fn the_dictionary_describes_exactly_what_each_dataset_emits(app: &TestApp)
             .collect()
     };
     // Each dataset's first item has exactly the dictionary's columns.
-    for (id, url, items) in LISTS {
+    for (id, url) in LISTS {
         let body = app.get(url, None).await.expect(200);
-        let list = if items.is_empty() {
-            &body
-        } else {
-            &body[items]
-        };
-        let first = &list[0];
+        let first = &body["items"][0];
         let mut emitted = item_keys(first);
         // Optional fields left out when absent.
         if id == "provinces" {
@@ -247,13 +235,8 @@ async fn the_dictionary_describes_exactly_what_each_dataset_emits(app: &TestApp)
     }
     // Every list answers CSV with the dictionary's columns as header, NDJSON, and pages of
     // one row that add up to the whole list.
-    for (id, url, items) in LISTS {
-        let whole = app.get(url, None).await.expect(200);
-        let whole = if items.is_empty() {
-            whole
-        } else {
-            whole[items].clone()
-        };
+    for (id, url) in LISTS {
+        let whole = app.get(url, None).await.expect(200)["items"].clone();
         let total = whole.as_array().map(Vec::len).unwrap_or(0);
         assert!(total >= 1, "{id}");
         let ordered: Vec<String> = dictionary["datasets"]
@@ -319,12 +302,7 @@ async fn the_dictionary_describes_exactly_what_each_dataset_emits(app: &TestApp)
         while let Some(page_url) = next.take() {
             let reply = app.get(&page_url, None).await;
             let body = reply.expect(200);
-            let page = if items.is_empty() {
-                body
-            } else {
-                body[items].clone()
-            };
-            rows.extend(page.as_array().unwrap().iter().cloned());
+            rows.extend(body["items"].as_array().unwrap().iter().cloned());
             next = reply
                 .header("link")
                 .and_then(|l| {
@@ -339,6 +317,9 @@ async fn the_dictionary_describes_exactly_what_each_dataset_emits(app: &TestApp)
                         .map(str::to_string)
                 });
             assert!(rows.len() <= total, "{id}: more rows than the list");
+            // The envelope says the same as the Link header.
+            assert_eq!(body["next"].as_str(), next.as_deref(), "{id}");
+            assert_eq!(body["next_cursor"].is_string(), next.is_some(), "{id}");
         }
         assert_eq!(Value::Array(rows), whole, "{id}");
     }

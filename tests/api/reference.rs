@@ -5,7 +5,7 @@ use crate::helpers::TestApp;
 async fn the_catalogue_and_both_maps_are_published(app: &TestApp) {
     let procedures = app.get("/v1/procedures", None).await;
     assert_eq!(procedures.status, 200);
-    let list = procedures.json();
+    let list = procedures.json()["items"].clone();
     let list = list.as_array().cloned().unwrap_or_default();
     assert_eq!(list.len(), 12);
     let br = list
@@ -23,10 +23,10 @@ async fn the_catalogue_and_both_maps_are_published(app: &TestApp) {
     assert_eq!(br["terms"][0]["statutory_working_days"], 3);
     assert_eq!(br["abolished_from"], serde_json::Value::Null);
 
-    let vn34 = app.get("/v1/provinces", None).await.json();
+    let vn34 = app.get("/v1/provinces", None).await.json()["items"].clone();
     assert_eq!(vn34.as_array().map(Vec::len), Some(34));
     assert_eq!(vn34[0]["geography"], "vn-34");
-    let vn63 = app.get("/v1/provinces?geography=vn-63", None).await.json();
+    let vn63 = app.get("/v1/provinces?geography=vn-63", None).await.json()["items"].clone();
     assert_eq!(vn63.as_array().map(Vec::len), Some(63));
     let bac_giang = vn63
         .as_array()
@@ -129,7 +129,7 @@ async fn a_procedure_registered_elsewhere_becomes_valid_here(app: &TestApp) {
         "the server never learned of the new procedure"
     );
     let list = app.get("/v1/procedures", None).await.expect(200);
-    assert!(list
+    assert!(list["items"]
         .as_array()
         .is_some_and(|l| l.iter().any(|p| p["code"] == code)));
 }

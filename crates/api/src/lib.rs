@@ -1,57 +1,60 @@
 //! # redtape-api
 //!
 //! The HTTP surface of redtape (actix-web 4), and nothing else: handlers are thin (parse,
-//! command, answer), rules live in `redtape-domain`, SQL in `redtape-store`.
+//! command, answer), rules live in `redtape-domain`, statistics in `redtape-index`, SQL in
+//! `redtape-store`.
 //!
-//! - [`submissions`]: the business endpoints.
-//! - [`reference`]: open reference data (procedures, provinces).
-//! - [`procedures`]: procedure administration (register, reform, abolish).
-//! - [`moderation`]: officers: the queue, verification, rejection, responses, audit trail.
-//! - [`responses`]: published statistics on government responses.
-//! - [`releases`]: annual releases: publish a year, list, download byte-identical documents.
-//! - [`indices`]: public index figures (JSON, CSV, NDJSON).
-//! - [`licence`]: the licence of the published data (Link header, dictionary, catalogue).
-//! - [`open`]: open-data conventions: licence, ETag/304, keyset pagination.
-//! - [`dictionary`]: the data dictionary of every dataset.
-//! - [`dashboard`]: the reform offices' dashboard (server-rendered HTML at `/`).
-//! - [`microdata`]: anonymised, coarsened observations (`/v1/open/observations`).
-//! - [`catalog`]: the DCAT-AP catalogue (JSON-LD) of datasets and releases.
-//! - [`health`]: `/healthz`, `/readyz`.
+//! Handlers are grouped by who calls them, so an endpoint's code is found from its URL and
+//! its audience (each folder's module doc lists its URLs):
+//!
+//! - [`business`]: businesses file, read, amend and withdraw their submissions.
+//! - [`officer`]: reform offices moderate and answer, keep the procedure catalogue, publish
+//!   releases, and read the dashboard.
+//! - [`open`]: open data for anyone: indices, response statistics, releases, reference data,
+//!   microdata, the dictionary and the catalogue.
+//! - [`ops`]: probes for operators.
+//!
+//! Beside them, the pieces every handler shares:
+//!
+//! - [`openapi`]: the one list of endpoints, registered on the app and documented in the
+//!   OpenAPI document served at `/openapi.json` (Swagger UI, offline, at `/docs/`).
+//! - [`figures`]: index cells, composites and trends as the API, dashboard and releases
+//!   publish them.
+//! - [`submission`]: the submission view, visibility and changes, for business and officer
+//!   handlers.
+//! - [`params`]: typed query parameters, parsed once, refusals naming parameter and rule.
+//! - [`page`]: keyset pages of any list in JSON, CSV or NDJSON.
+//! - [`conditional`]: ETag, 304 and the licence link on open data.
+//! - [`licence`]: the licence of the published data.
 //! - [`problem`]: the single mapping of every error to RFC 9457 problem+json.
+//! - [`extract`]: JSON bodies with field pointers, bearer auth, request ids, event metadata.
 //! - [`body`]: request bodies read whole within a deadline (408) and a size bound (413).
-//! - [`extract`]: JSON bodies with field pointers, bearer auth, request ids.
+//! - [`strict_json`]: duplicate keys and control characters refused in every JSON body.
 //! - [`idempotency`]: `Idempotency-Key` on every POST.
 //! - [`limits`]: per-token rate limit (`RateLimit` headers, 429) and per-filer daily cap.
 //! - [`routes`]: 405 with `Allow` and `HEAD` on every `GET`, from the OpenAPI document.
-//! - [`strict_json`]: duplicate keys and control characters refused in every JSON body.
-//! - [`openapi`]: the OpenAPI document served at `/openapi.json`, with Swagger UI (embedded,
-//!   offline) at `/docs/`.
 
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod body;
-pub mod catalog;
-pub mod dashboard;
-pub mod dictionary;
+pub mod business;
+pub mod conditional;
 pub mod extract;
-pub mod health;
+pub mod figures;
 pub mod idempotency;
-pub mod indices;
 pub mod licence;
 pub mod limits;
-pub mod microdata;
-pub mod moderation;
+pub mod officer;
 pub mod open;
 pub mod openapi;
+pub mod ops;
+pub mod page;
+pub mod params;
 pub mod problem;
-pub mod procedures;
-pub mod reference;
-pub mod releases;
-pub mod responses;
 pub mod routes;
 pub mod strict_json;
-pub mod submissions;
+pub mod submission;
 
 use std::sync::Arc;
 
@@ -86,7 +89,7 @@ pub struct AppState {
     /// The licence every dataset is published under.
     pub licence: licence::Licence,
     /// The version of the live data, for ETags.
-    pub data_version: open::DataVersion,
+    pub data_version: conditional::DataVersion,
     /// How long a client may take to send a request body (408 after).
     pub body_deadline: std::time::Duration,
     /// The store held `Idempotency-Key` claims of an earlier version at start
@@ -119,13 +122,13 @@ pub fn app(
                 .error_handler(|e, _| ApiError::parameter("path", "format", e.to_string()).into()),
         )
         .wrap(from_fn(problem_safety_net))
-        .wrap(from_fn(open::conditional))
+        .wrap(from_fn(conditional::conditional))
         .wrap(from_fn(body::read_within_deadline))
         .wrap(from_fn(limits::rate_limit))
         .wrap(from_fn(routes::head_as_get))
         .wrap(from_fn(request_context))
         .configure(openapi::services)
-        .service(dashboard::dashboard)
+        .service(officer::dashboard::dashboard)
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))
         .route(
             "/docs",

@@ -1,5 +1,5 @@
 //! The licence every published dataset carries: named in each open answer's
-//! `Link: <...>; rel="license"` header ([`crate::open`]), in the data dictionary and in the
+//! `Link: <...>; rel="license"` header ([`crate::conditional`]), in the data dictionary and in the
 //! DCAT catalogue. Its own module so that those three depend on it, not on each other.
 
 use serde::Serialize;

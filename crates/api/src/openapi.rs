@@ -112,7 +112,7 @@ impl EveryStatus {
             );
             add("413", "The body is over 64 KiB", false);
         }
-        if method == "get" && crate::open::is_open_data(path) {
+        if method == "get" && crate::conditional::is_open_data(path) {
             op.responses
                 .responses
                 .entry("304".to_string())
@@ -152,7 +152,7 @@ impl Modify for EveryStatus {
 /// the reverse. The order is the registration order, which actix matches in. Only the
 /// dashboard (HTML) and the document's own routes are registered outside it (`crate::app`).
 macro_rules! endpoints {
-    ($($module:ident::$handler:ident),* $(,)?) => {
+    ($($($segment:ident)::+),* $(,)?) => {
         #[derive(OpenApi)]
         #[openapi(
             info(
@@ -162,7 +162,7 @@ macro_rules! endpoints {
         change is an immutable event. Errors are RFC 9457 problem details (application/problem+json).",
                 license(name = "Apache-2.0")
             ),
-            paths($(crate::$module::$handler),*),
+            paths($(crate::$($segment)::+),*),
             modifiers(&BearerAuth, &EveryStatus),
             tags(
                 (name = "submissions", description = "Businesses file and manage their submissions"),
@@ -180,42 +180,42 @@ macro_rules! endpoints {
 
         /// Registers every documented endpoint, in the list's order.
         pub fn services(config: &mut actix_web::web::ServiceConfig) {
-            $(config.service(crate::$module::$handler);)*
+            $(config.service(crate::$($segment)::+);)*
         }
     };
 }
 
 endpoints!(
-    submissions::report_timing,
-    submissions::file_complaint,
-    submissions::get_submission,
-    submissions::amend_submission,
-    submissions::withdraw_submission,
-    moderation::queue,
-    moderation::verify,
-    moderation::reject,
-    moderation::respond,
-    moderation::audit_trail,
-    responses::response_statistics,
-    releases::publish,
-    releases::list,
-    releases::latest,
-    releases::download,
-    indices::list_indices,
-    indices::rankings,
-    indices::province_composites,
-    indices::trends,
-    procedures::register,
-    procedures::reform,
-    procedures::abolish,
-    reference::list_procedures,
-    reference::get_procedure,
-    reference::list_provinces,
-    dictionary::dictionary,
-    catalog::catalog,
-    microdata::observations,
-    health::healthz,
-    health::readyz,
+    business::submissions::report_timing,
+    business::submissions::file_complaint,
+    business::submissions::get_submission,
+    business::submissions::amend_submission,
+    business::submissions::withdraw_submission,
+    officer::moderation::queue,
+    officer::moderation::verify,
+    officer::moderation::reject,
+    officer::moderation::respond,
+    officer::moderation::audit_trail,
+    open::responses::response_statistics,
+    officer::releases::publish,
+    open::releases::list,
+    open::releases::latest,
+    open::releases::download,
+    open::indices::list_indices,
+    open::indices::rankings,
+    open::indices::province_composites,
+    open::indices::trends,
+    officer::procedures::register,
+    officer::procedures::reform,
+    officer::procedures::abolish,
+    open::reference::list_procedures,
+    open::reference::get_procedure,
+    open::reference::list_provinces,
+    open::dictionary::dictionary,
+    open::catalog::catalog,
+    open::microdata::observations,
+    ops::health::healthz,
+    ops::health::readyz,
 );
 
 /// The document as committed in api-spec/openapi.json (pretty, trailing newline).

@@ -21,6 +21,7 @@ pub fn merger_date() -> NaiveDate {
 
 /// Which provincial map a code belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Geography {
     /// The 63 units in force until 2025-06-30.
     #[serde(rename = "vn-63")]

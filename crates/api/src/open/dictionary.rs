@@ -378,7 +378,7 @@ mod tests {
     fn the_cell_columns_are_the_csv_columns_in_order() {
         assert_eq!(
             names(DatasetId::Indices),
-            crate::indices::CSV_COLUMNS.to_vec()
+            crate::figures::CSV_COLUMNS.to_vec()
         );
     }
 

@@ -3,11 +3,12 @@
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use redtape_domain::procedure_terms::ProcedureTimeline;
 use redtape_domain::{Geography, ProcedureLevel, Provinces};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::dictionary::DatasetId;
-use crate::open::{next_url, List, ListParams};
+use crate::open::dictionary::DatasetId;
+use crate::page::{List, ListParams, Paged, Rows};
+use crate::params::{FromQuery, Query, QueryString};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 
@@ -99,7 +100,7 @@ impl ProcedureView {
     tag = "reference",
     params(ListParams),
     responses(
-        (status = 200, description = "The catalogue, by code (CSV: terms as JSON)", body = [ProcedureView]),
+        (status = 200, description = "The catalogue, by code (CSV: terms as JSON)", body = Paged<ProcedureView, Rows>),
         (status = 422, description = "A parameter is not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -107,16 +108,14 @@ impl ProcedureView {
 pub async fn list_procedures(
     state: web::Data<AppState>,
     req: HttpRequest,
-    params: web::Query<ListParams>,
+    list: Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (format, page) = params.parse(&req, 1)?;
+    let page = list.page(1)?;
     let all: Vec<ProcedureView> = state
         .catalogue
         .with_timelines(|t| t.values().filter_map(ProcedureView::of).collect());
     let (items, cursor) = page.apply(all, |p| vec![p.code.clone()]);
-    let next = cursor.map(|c| next_url(&req, &c));
-    List::of(DatasetId::Procedures, items, next, "redtape-procedures")
-        .respond(format, |items| items)
+    List::of(DatasetId::Procedures, items, cursor, &req).respond(list.format, Rows {})
 }
 
 /// Read one procedure.
@@ -156,11 +155,20 @@ pub struct ProvinceView {
     pub successor_code: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProvinceQuery {
     /// vn-34 (from 2025-07-01, the default) or vn-63 (until 2025-06-30).
-    #[param(example = "vn-34")]
-    pub geography: Option<String>,
+    #[param(value_type = Option<Geography>, inline, example = "vn-34")]
+    pub geography: Geography,
+}
+
+impl FromQuery for ProvinceQuery {
+    fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
+        Ok(ProvinceQuery {
+            geography: q.geography()?,
+        })
+    }
 }
 
 /// List the provinces of a map.
@@ -171,23 +179,19 @@ pub struct ProvinceQuery {
     tag = "reference",
     params(ProvinceQuery, ListParams),
     responses(
-        (status = 200, description = "The provinces of that map, by code", body = [ProvinceView]),
+        (status = 200, description = "The provinces of that map, by code", body = Paged<ProvinceView, Rows>),
         (status = 422, description = "Unknown geography", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/provinces")]
 pub async fn list_provinces(
     req: HttpRequest,
-    query: web::Query<ProvinceQuery>,
-    params: web::Query<ListParams>,
+    query: Query<ProvinceQuery>,
+    list: Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (format, page) = params.parse(&req, 1)?;
-    let geography = match query.geography.as_deref() {
-        None | Some("") => Geography::Vn34,
-        Some(g) => Geography::parse("", g)
-            .map_err(|v| ApiError::parameter("geography", &v.rule, v.detail))?,
-    };
-    let list: Vec<ProvinceView> = Provinces::get()
+    let page = list.page(1)?;
+    let geography = query.geography;
+    let all: Vec<ProvinceView> = Provinces::get()
         .list(geography)
         .map(|p| ProvinceView {
             geography: geography.as_str().to_string(),
@@ -196,7 +200,6 @@ pub async fn list_provinces(
             successor_code: p.successor.as_ref().map(|s| s.as_str().to_string()),
         })
         .collect();
-    let (items, cursor) = page.apply(list, |p| vec![p.code.clone()]);
-    let next = cursor.map(|c| next_url(&req, &c));
-    List::of(DatasetId::Provinces, items, next, "redtape-provinces").respond(format, |items| items)
+    let (items, cursor) = page.apply(all, |p| vec![p.code.clone()]);
+    List::of(DatasetId::Provinces, items, cursor, &req).respond(list.format, Rows {})
 }

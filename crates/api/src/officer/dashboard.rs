@@ -10,7 +10,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use redtape_domain::{Geography, Provinces};
 use serde::Deserialize;
 
-use crate::indices::{composites, index_cells, trend_points, IndexCell, TrendPoint};
+use crate::figures::{composites, index_cells, trend_points, IndexCell, TrendPoint};
 use crate::problem::ApiError;
 use crate::AppState;
 

@@ -15,9 +15,9 @@ use redtape_domain::ProcedureCode;
 
 use crate::extract::{parse_json, Caller, Officer};
 use crate::idempotency::{self, Creates, Handled, IdempotencyKey, Outcome};
+use crate::open::reference::ProcedureView;
 use crate::problem::{ApiError, Conflict, Problem, WriteProblems};
-use crate::reference::ProcedureView;
-use crate::submissions::{metadata, now};
+use crate::submission::{metadata, now};
 use crate::AppState;
 
 /// How long a command waits for the catalogue to show its own change.

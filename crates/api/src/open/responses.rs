@@ -5,23 +5,36 @@
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use redtape_domain::submission::ResponseStatus;
 use redtape_domain::{Geography, Provinces};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::dictionary::DatasetId;
-use crate::indices::{given, province_of};
-use crate::open::{next_url, List, ListParams};
+use crate::open::dictionary::DatasetId;
+use crate::page::{List, ListParams, Paged};
+use crate::params::{self, FromQuery, Query, QueryString};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ResponseQuery {
-    /// Only this agency (exact name).
+    /// Only this agency (exact name; spaces around it are ignored).
     pub agency: Option<String>,
     /// Only submissions in this vn-34 province.
     #[param(example = "79")]
     pub province: Option<String>,
+}
+
+impl FromQuery for ResponseQuery {
+    fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
+        Ok(ResponseQuery {
+            agency: q
+                .text("agency")
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string),
+            province: q.optional("province", params::province(Geography::Vn34))?,
+        })
+    }
 }
 
 /// Submissions by the status of the agency's latest response to each.
@@ -63,16 +76,12 @@ pub struct AgencyResponses {
     pub suppressed: bool,
 }
 
+/// What the response statistics are about.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ResponseStatsPage {
+pub struct ResponsesAbout {
     /// Always `vn-34`: submissions on the old map count under their successor province.
     #[schema(example = "vn-34")]
-    pub geography: String,
-    /// By agency, then province code.
-    pub items: Vec<AgencyResponses>,
-    /// The next page's URL (also in `Link: <...>; rel="next"`); absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
+    pub geography: Geography,
 }
 
 /// Government response statistics.
@@ -84,7 +93,7 @@ pub struct ResponseStatsPage {
     tag = "responses",
     params(ResponseQuery, ListParams),
     responses(
-        (status = 200, description = "Statistics per agency and province (JSON; CSV and NDJSON rows are its items)", body = ResponseStatsPage),
+        (status = 200, description = "Statistics per agency and province (JSON; CSV and NDJSON rows are its items)", body = Paged<AgencyResponses, ResponsesAbout>),
         (status = 422, description = "A filter is not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -92,16 +101,16 @@ pub struct ResponseStatsPage {
 pub async fn response_statistics(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<ResponseQuery>,
-    list: web::Query<ListParams>,
+    query: Query<ResponseQuery>,
+    list: Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (format, page) = list.parse(&req, 2)?;
-    let province = given(query.province.as_deref())
-        .map(|p| province_of(Geography::Vn34, p))
-        .transpose()?;
-    let agency = given(query.agency.as_deref()).map(str::trim);
-    let facts =
-        redtape_store::moderation::response_facts(&state.db, agency, province.as_deref()).await?;
+    let page = list.page(2)?;
+    let facts = redtape_store::moderation::response_facts(
+        &state.db,
+        query.agency.as_deref(),
+        query.province.as_deref(),
+    )
+    .await?;
     let k = state
         .projector
         .methodology()
@@ -146,16 +155,10 @@ pub async fn response_statistics(
     let (items, cursor) = page.apply(items, |r: &AgencyResponses| {
         vec![r.agency.clone(), r.province_code.clone()]
     });
-    let next = cursor.map(|c| next_url(&req, &c));
-    List::of(
-        DatasetId::Responses,
-        items,
-        next.clone(),
-        "redtape-responses",
+    List::of(DatasetId::Responses, items, cursor, &req).respond(
+        list.format,
+        ResponsesAbout {
+            geography: Geography::Vn34,
+        },
     )
-    .respond(format, |items| ResponseStatsPage {
-        geography: Geography::Vn34.as_str().to_string(),
-        items,
-        next,
-    })
 }

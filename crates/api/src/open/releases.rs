@@ -1,29 +1,22 @@
-//! Annual releases (methodology §6): an admin freezes a year's cells as a numbered revision;
-//! anyone lists them and downloads each revision's CSV and JSON, byte for byte the same
-//! forever (the documents live in the `ReleasePublished` event), with its SHA-256 to cite.
+//! Annual releases, as anyone reads them (methodology §6): the list of revisions, each
+//! revision's metadata and changelog, and its CSV and JSON, byte for byte the same forever
+//! (the documents live in the `ReleasePublished` event), with the SHA-256 to cite.
+//! Publishing is the admins' ([`crate::officer::releases`]).
 
-use std::time::Duration;
-
-use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Datelike, Utc};
-use redtape_domain::release::{sha256_hex, CellChange, ReleaseCommand, ReleaseError, ReleaseEvent};
-use redtape_domain::submission::aggregate::vietnam_date;
-use redtape_domain::Geography;
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use redtape_domain::release::{sha256_hex, CellChange, ReleaseEvent};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::dictionary::DatasetId;
-use crate::extract::{Admin, Caller};
-use crate::idempotency::{self, Creates, Handled, IdempotencyKey, Outcome};
-use crate::indices::{csv_of, index_cells, year_of, IndexCell};
-use crate::open::{next_url, List, ListParams};
-use crate::problem::{ApiError, Conflict, Problem, WriteProblems};
-use crate::submissions::{metadata, now};
-use crate::AppState;
+use crate::figures::IndexCell;
+use crate::open::dictionary::DatasetId;
+use crate::page::{List, ListParams, Paged, Rows};
+use crate::params::{self, Query};
+use crate::problem::{ApiError, Problem};
 
-/// How long a publication waits for the projector to include every committed event.
-const SETTLE: Duration = Duration::from_secs(30);
+use crate::AppState;
 
 /// A release revision's metadata.
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,7 +43,7 @@ pub struct ReleaseView {
 }
 
 impl ReleaseView {
-    fn of(event: &ReleaseEvent) -> ReleaseView {
+    pub(crate) fn of(event: &ReleaseEvent) -> ReleaseView {
         let ReleaseEvent::ReleasePublished {
             year,
             revision,
@@ -73,16 +66,6 @@ impl ReleaseView {
             changelog: changelog.clone(),
         }
     }
-}
-
-/// Every revision of every year.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReleaseList {
-    /// By year, then revision; the changelogs are on each revision's own page.
-    pub items: Vec<ReleaseSummary>,
-    /// The next page's URL (also in `Link: <...>; rel="next"`); absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -118,15 +101,15 @@ pub struct ReleaseSummary {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReleaseDocument<'a> {
     #[schema(example = 2025)]
-    year: i32,
+    pub(crate) year: i32,
     #[schema(example = 1)]
-    revision: u32,
+    pub(crate) revision: u32,
     #[schema(example = "1.1")]
-    methodology_version: &'a str,
-    generated_at: DateTime<Utc>,
+    pub(crate) methodology_version: &'a str,
+    pub(crate) generated_at: DateTime<Utc>,
     /// SHA-256 of the CSV rendering of the same cells.
-    csv_sha256: &'a str,
-    items: &'a [IndexCell],
+    pub(crate) csv_sha256: &'a str,
+    pub(crate) items: &'a [IndexCell],
 }
 
 /// What `GET /v1/releases/{year}/{file}` answers in JSON: the revision's metadata
@@ -139,141 +122,21 @@ pub enum ReleaseJson<'a> {
     Document(ReleaseDocument<'a>),
 }
 
-impl From<ReleaseError> for ApiError {
-    fn from(e: ReleaseError) -> Self {
-        match e {
-            ReleaseError::Unchanged(_) => ApiError::Conflict {
-                kind: Conflict::ReleaseUnchanged,
-                detail: e.to_string(),
-            },
-            // Another publication of the year took the revision number first.
-            ReleaseError::WrongRevision { .. } => ApiError::concurrent_change(),
-            ReleaseError::Empty(_) => ApiError::parameter("year", "no_data", e.to_string()),
-            // The service builds the CSV itself: one it cannot read is a bug.
-            ReleaseError::BadCsv(_) => ApiError::Internal(e.to_string()),
-        }
-    }
-}
-
-/// A year that has ended in Vietnam: only whole years are released.
-fn ended_year(text: &str) -> Result<i32, ApiError> {
-    let year = year_of(text)?;
-    let current = vietnam_date(Utc::now()).year();
-    if year >= current {
-        return Err(ApiError::parameter(
-            "year",
-            "year_not_ended",
-            format!("{year} has not ended in Vietnam; releases cover whole years"),
-        ));
-    }
-    Ok(year)
-}
-
-/// Publish a year.
-///
-/// Freezes the year's cells (both maps, with CBI and rank) as the next revision: a CSV with
-/// its SHA-256 and a JSON rendering, downloadable byte for byte forever. A later publication
-/// makes revision n+1 with a changelog; publishing unchanged figures is refused (409). Only
-/// years that have ended can be published. Admins only.
-#[utoipa::path(
-    tag = "releases",
-    params(("year" = i32, Path, description = "The year", example = 2025), IdempotencyKey),
-    responses(
-        (status = 201, description = "Published", body = ReleaseView,
-         headers(("Location" = String, description = "URL of the new revision"))),
-        WriteProblems,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/v1/releases/{year}")]
-pub async fn publish(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: Admin,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let year = ended_year(&path)?;
-    let who = Caller(who.0);
-    let caller = who.actor();
-    let (state2, req2) = (state.clone(), req.clone());
-    // No body: the figures are the service's own.
-    idempotency::run(
-        &state2,
-        &req2,
-        &caller,
-        &[],
-        year.to_string(),
-        Creates::Other,
-        |_, _| async move {
-            if !state.projector.settle(SETTLE).await? {
-                return Err(ApiError::Unavailable(
-                    "the figures are still being brought up to date".into(),
-                ));
-            }
-            let revision = state.releases.state(year).await?.revisions + 1;
-            let mut items = Vec::new();
-            for geography in [Geography::Vn34, Geography::Vn63] {
-                items.extend(index_cells(&state, geography, Some(year), None, None).await?);
-            }
-            for item in &mut items {
-                item.provisional = false;
-            }
-            let csv = String::from_utf8(csv_of(&items)?)
-                .map_err(|e| ApiError::Internal(format!("CSV is not UTF-8: {e}")))?;
-            let generated_at = now();
-            let methodology_version = redtape_index::METHODOLOGY_VERSION;
-            let mut json = serde_json::to_string_pretty(&ReleaseDocument {
-                year,
-                revision,
-                methodology_version,
-                generated_at,
-                csv_sha256: &sha256_hex(csv.as_bytes()),
-                items: &items,
-            })
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-            json.push('\n');
-            let command = ReleaseCommand::Publish {
-                year,
-                revision,
-                methodology_version: methodology_version.to_string(),
-                generated_at,
-                csv,
-                json,
-            };
-            let event = state
-                .releases
-                .publish(year, command, metadata(&req, &who, generated_at))
-                .await?;
-            let view = ReleaseView::of(&event);
-            Ok(Handled {
-                outcome: Outcome {
-                    status: StatusCode::CREATED,
-                    location: Some(format!("/v1/releases/{year}/{revision}")),
-                    body: serde_json::to_string(&view)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?,
-                },
-                answered: false,
-            })
-        },
-    )
-    .await
-}
-
 /// List releases.
 ///
 /// Every revision of every published year, oldest first.
 #[utoipa::path(
     tag = "releases",
     params(ListParams),
-    responses((status = 200, description = "All revisions (JSON; CSV and NDJSON rows are its items)", body = ReleaseList))
+    responses((status = 200, description = "All revisions (JSON; CSV and NDJSON rows are its items)", body = Paged<ReleaseSummary, Rows>))
 )]
 #[get("/v1/releases")]
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
-    params: web::Query<ListParams>,
+    list: Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (format, page) = params.parse(&req, 2)?;
+    let page = list.page(2)?;
     let mut items = Vec::new();
     for year in state.releases.years().await? {
         let revisions = state.releases.revisions(year).await?;
@@ -298,9 +161,7 @@ pub async fn list(
     let (items, cursor) = page.apply(items, |r: &ReleaseSummary| {
         vec![format!("{:04}", r.year), format!("{:06}", r.revision)]
     });
-    let next = cursor.map(|c| next_url(&req, &c));
-    List::of(DatasetId::Releases, items, next.clone(), "redtape-releases")
-        .respond(format, |items| ReleaseList { items, next })
+    List::of(DatasetId::Releases, items, cursor, &req).respond(list.format, Rows {})
 }
 
 /// The latest revision of a year.
@@ -318,7 +179,7 @@ pub async fn latest(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let year = year_of(&path)?;
+    let year = params::value("year", &path, params::year)?;
     let revisions = state.releases.revisions(year).await?;
     let event = revisions
         .last()
@@ -356,7 +217,7 @@ pub async fn download(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (year, file) = path.into_inner();
-    let year = year_of(&year)?;
+    let year = params::value("year", &year, params::year)?;
     let (number, kind) = match file.rsplit_once('.') {
         Some((n, "csv")) => (n, Some("csv")),
         Some((n, "json")) => (n, Some("json")),

@@ -4,28 +4,37 @@
 //! informal-payment flags. Never a narrative, a filer, an enterprise code, an id or a date.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use redtape_domain::{Geography, Provinces};
-use serde::{Deserialize, Serialize};
+use redtape_domain::{Geography, ProcedureCode, Provinces};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::dictionary::DatasetId;
-use crate::indices::{procedure_of, province_of, required, year_of};
-use crate::open::{next_url, List, ListParams};
+use crate::open::dictionary::DatasetId;
+use crate::page::{List, ListParams, Paged};
+use crate::params::{self, FromQuery, Query, QueryString};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MicrodataQuery {
-    /// Required.
     #[param(example = 2025)]
-    pub year: Option<String>,
-    /// Required: a national procedure code.
-    #[param(example = "1.001612")]
-    pub procedure: Option<String>,
+    pub year: i32,
+    /// A national procedure code.
+    #[param(value_type = String, example = "1.001612")]
+    pub procedure: ProcedureCode,
     /// A vn-34 province code.
     #[param(example = "79")]
     pub province: Option<String>,
+}
+
+impl FromQuery for MicrodataQuery {
+    fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
+        Ok(MicrodataQuery {
+            year: q.required("year", "2025", params::year)?,
+            procedure: q.required("procedure", "1.001612", params::procedure)?,
+            province: q.optional("province", params::province(Geography::Vn34))?,
+        })
+    }
 }
 
 /// One anonymised observation.
@@ -62,16 +71,12 @@ pub struct OpenObservation {
     pub informal_payment: bool,
 }
 
-/// The JSON envelope.
+/// What a page of microdata is about.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MicrodataPage {
+pub struct MicrodataAbout {
     pub licence: crate::licence::Licence,
     #[schema(example = "1.0")]
     pub methodology_version: String,
-    pub items: Vec<OpenObservation>,
-    /// The next page's URL (also in `Link: <...>; rel="next"`); absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
 }
 
 /// Anonymised microdata.
@@ -83,7 +88,7 @@ pub struct MicrodataPage {
     tag = "open data",
     params(MicrodataQuery, ListParams),
     responses(
-        (status = 200, description = "A page of observations (JSON; CSV and NDJSON rows are its items)", body = MicrodataPage),
+        (status = 200, description = "A page of observations (JSON; CSV and NDJSON rows are its items)", body = Paged<OpenObservation, MicrodataAbout>),
         (status = 422, description = "A filter is missing or not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -91,19 +96,15 @@ pub struct MicrodataPage {
 pub async fn observations(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<MicrodataQuery>,
-    params: web::Query<ListParams>,
+    query: Query<MicrodataQuery>,
+    list: Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (format, page) = params.parse(&req, 2)?;
-    let year = year_of(required(query.year.as_deref(), "year", "2025")?)?;
-    let procedure = procedure_of(required(
-        query.procedure.as_deref(),
-        "procedure",
-        "1.001612",
-    )?)?;
-    let province = crate::indices::given(query.province.as_deref())
-        .map(|p| province_of(Geography::Vn34, p))
-        .transpose()?;
+    let page = list.page(2)?;
+    let MicrodataQuery {
+        year,
+        ref procedure,
+        ref province,
+    } = *query;
     let timeline = state.catalogue.timeline(procedure.as_str());
     let rows = redtape_store::microdata::observations(
         &state.db,
@@ -137,17 +138,11 @@ pub async fn observations(
             informal_payment: r.informal_payment,
         })
         .collect();
-    let next = cursor.map(|c| next_url(&req, &c));
-    List::of(
-        DatasetId::Observations,
-        items,
-        next.clone(),
-        "redtape-observations",
+    List::of(DatasetId::Observations, items, cursor, &req).respond(
+        list.format,
+        MicrodataAbout {
+            licence: state.licence.clone(),
+            methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
+        },
     )
-    .respond(format, |items| MicrodataPage {
-        licence: state.licence.clone(),
-        methodology_version: redtape_index::METHODOLOGY_VERSION.into(),
-        items,
-        next,
-    })
 }

@@ -8,39 +8,64 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use redtape_domain::submission::{RejectionDraft, ResponseDraft, Status, SubmissionCommand};
-use redtape_domain::{Geography, Provinces};
+use redtape_domain::{Geography, ProcedureCode, Provinces};
 use redtape_store::moderation::{QueueFilter, QueueRow};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::extract::{parse_json, path_uuid, Caller, Officer};
 use crate::idempotency::IdempotencyKey;
-use crate::indices::{given, procedure_of, province_of};
+use crate::page::{next_url, Paged, Rows};
+use crate::params::{self, FromQuery, Query, QueryString};
 use crate::problem::{ApiError, ReadProblems, WriteProblems};
-use crate::submissions::{change, visible, SubmissionView};
+use crate::submission::{change, visible, SubmissionView};
 use crate::AppState;
 
 /// Largest page of the queue.
 pub const MAX_PAGE: usize = 200;
 const DEFAULT_PAGE: usize = 50;
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// received (default: waiting for moderation), verified, rejected or withdrawn.
-    #[param(example = "received")]
-    pub status: Option<String>,
+    #[param(value_type = Option<Status>, inline, example = "received")]
+    pub status: Status,
     /// A vn-34 province code (submissions on the old map count under their successor).
     #[param(example = "79")]
     pub province: Option<String>,
     /// A national procedure code.
-    #[param(example = "1.001612")]
-    pub procedure: Option<String>,
+    #[param(value_type = Option<String>, example = "1.001612")]
+    pub procedure: Option<ProcedureCode>,
     /// Items per page, 1 to 200 (default 50).
-    pub limit: Option<String>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: usize,
     /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub cursor: Option<(String, String)>,
+}
+
+impl FromQuery for QueueQuery {
+    fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
+        const STATUSES: &[(&str, Status)] = &[
+            ("received", Status::Received),
+            ("verified", Status::Verified),
+            ("rejected", Status::Rejected),
+            ("withdrawn", Status::Withdrawn),
+        ];
+        Ok(QueueQuery {
+            status: q
+                .optional("status", params::one_of(STATUSES))?
+                .unwrap_or(Status::Received),
+            province: q.optional("province", params::province(Geography::Vn34))?,
+            procedure: q.optional("procedure", params::procedure)?,
+            limit: q
+                .optional("limit", params::limit(MAX_PAGE))?
+                .unwrap_or(DEFAULT_PAGE),
+            cursor: q.text("cursor").map(decode_cursor).transpose()?,
+        })
+    }
 }
 
 /// One submission in the queue: enough to triage; the full submission is at `href`.
@@ -76,18 +101,6 @@ pub struct QueueItem {
     pub href: String,
 }
 
-/// A page of the queue, oldest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct QueuePage {
-    pub items: Vec<QueueItem>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-    /// The URL of the next page, with the same filters; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
-}
-
 impl QueueItem {
     fn of(row: QueueRow) -> Result<QueueItem, ApiError> {
         let status = Status::parse(&row.status)
@@ -118,7 +131,7 @@ impl QueueItem {
 /// A queue cursor: the (filed_at, id) of the last item, checked on the way back in.
 fn decode_cursor(text: &str) -> Result<(String, String), ApiError> {
     let bad = || ApiError::parameter("cursor", "format", "not a cursor this API gave out");
-    let parts = crate::open::decode_cursor(text, 2)?;
+    let parts = crate::page::decode_cursor(text, 2)?;
     let (filed_at, id) = (&parts[0], &parts[1]);
     DateTime::parse_from_rfc3339(filed_at).map_err(|_| bad())?;
     Uuid::parse_str(id).map_err(|_| bad())?;
@@ -133,7 +146,7 @@ fn decode_cursor(text: &str) -> Result<(String, String), ApiError> {
     tag = "moderation",
     params(QueueQuery),
     responses(
-        (status = 200, description = "A page of the queue", body = QueuePage),
+        (status = 200, description = "A page of the queue", body = Paged<QueueItem, Rows>),
         ReadProblems,
     ),
     security(("bearer" = []))
@@ -141,30 +154,20 @@ fn decode_cursor(text: &str) -> Result<(String, String), ApiError> {
 #[get("/v1/moderation/queue")]
 pub async fn queue(
     state: web::Data<AppState>,
+    req: HttpRequest,
     who: Officer,
-    query: web::Query<QueueQuery>,
+    query: Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let status = match given(query.status.as_deref()) {
-        None => Status::Received,
-        Some(s) => Status::parse(s).ok_or_else(|| {
-            ApiError::parameter(
-                "status",
-                "one_of",
-                format!("must be received, verified, rejected or withdrawn, got {s:?}"),
-            )
-        })?,
-    };
-    let province = given(query.province.as_deref())
-        .map(|p| province_of(Geography::Vn34, p))
-        .transpose()?;
-    let procedure = given(query.procedure.as_deref())
-        .map(procedure_of)
-        .transpose()?
-        .map(|p| p.as_str().to_string());
-    let limit = crate::open::parse_limit(query.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
-    let after = given(query.cursor.as_deref())
-        .map(decode_cursor)
-        .transpose()?;
+    let QueueQuery {
+        status,
+        ref province,
+        ref procedure,
+        limit,
+        ref cursor,
+    } = *query;
+    let procedure = procedure.as_ref().map(|p| p.as_str().to_string());
+    let province = province.clone();
+    let after = cursor.clone();
     let rows = redtape_store::moderation::queue(
         &state.db,
         &QueueFilter {
@@ -181,34 +184,22 @@ pub async fn queue(
     let more = rows.len() > limit;
     let rows: Vec<QueueRow> = rows.into_iter().take(limit).collect();
     let next_cursor = match (more, rows.last()) {
-        (true, Some(last)) => Some(crate::open::encode_cursor(&[
+        (true, Some(last)) => Some(crate::page::encode_cursor(&[
             last.filed_at.clone(),
             last.submission_id.clone(),
         ])),
         _ => None,
     };
-    let next = next_cursor.as_ref().map(|c| {
-        let mut url = format!(
-            "/v1/moderation/queue?status={}&limit={limit}",
-            status.as_str()
-        );
-        if let Some(p) = &province {
-            url.push_str(&format!("&province={p}"));
-        }
-        if let Some(p) = &procedure {
-            url.push_str(&format!("&procedure={p}"));
-        }
-        url.push_str(&format!("&cursor={c}"));
-        url
-    });
     let items = rows
         .into_iter()
         .map(QueueItem::of)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(QueuePage {
+    // Oldest first; the next page's URL keeps every filter of this one.
+    Ok(HttpResponse::Ok().json(Paged {
+        about: Rows {},
         items,
+        next: next_cursor.as_deref().map(|c| next_url(&req, c)),
         next_cursor,
-        next,
     }))
 }
 
