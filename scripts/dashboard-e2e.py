@@ -186,7 +186,7 @@ def main():
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         processes.append(subprocess.Popen(
-            [args.binary, "--log", "error", "--bind", f"127.0.0.1:{port}", "serve"],
+            [args.binary, "--log", "error", "serve", "--bind", f"127.0.0.1:{port}"],
             env=env, stderr=subprocess.DEVNULL,
         ))
         wait_for(f"{base}/readyz")

@@ -4,6 +4,9 @@
 use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
 
+/// Options are where they take effect: the global ones (the database, logging) on every
+/// command, the service's own on `serve` (`redtape serve --help`), each command's on it. A bare
+/// `redtape` serves with the settings of the environment (REDTAPE_* variables) and defaults.
 #[derive(Debug, Parser)]
 #[command(
     name = "redtape",
@@ -12,97 +15,18 @@ use uuid::Uuid;
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub settings: Settings,
+    pub global: Global,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+/// What every command needs: where the data is, and how to log.
 #[derive(Debug, Clone, Args)]
-pub struct Settings {
+pub struct Global {
     /// postgres://user@host/db (production) or sqlite://path; default: the embedded store at
     /// ./data/redtape.sqlite.
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
-    /// Address to listen on.
-    #[arg(
-        long,
-        env = "REDTAPE_BIND",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    pub bind: String,
-    /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "REDTAPE_WORKERS", global = true)]
-    pub workers: Option<usize>,
-    /// Largest database pool (SQLite uses at most 8).
-    #[arg(
-        long,
-        env = "REDTAPE_DB_MAX_CONNECTIONS",
-        default_value_t = 32,
-        global = true
-    )]
-    pub db_max_connections: u32,
-    /// Days after filing during which a business may amend or withdraw a submission.
-    #[arg(long, env = "REDTAPE_AMENDMENT_WINDOW_DAYS", default_value_t = 90,
-          value_parser = clap::value_parser!(i64).range(1..=3650), global = true)]
-    pub amendment_window_days: i64,
-    /// Seconds a successful token lookup is remembered (so a revocation takes effect within
-    /// this time); 0 checks the database on every request.
-    #[arg(long, env = "REDTAPE_TOKEN_CACHE_SECONDS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(0..=300), global = true)]
-    pub token_cache_seconds: u64,
-    /// Seconds a client may take to send a request's body once its headers arrived; a slower
-    /// body is answered 408 and its connection closed.
-    #[arg(long, env = "REDTAPE_BODY_TIMEOUT_SECONDS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=300), global = true)]
-    pub body_timeout_seconds: u64,
-    /// Requests per minute allowed to each bearer token (GCRA: the whole minute's quota may
-    /// be used at once, then it refills steadily); 0 turns the limit off. Anonymous reads
-    /// are not limited by the service.
-    #[arg(long, env = "REDTAPE_RATE_LIMIT_PER_MINUTE", default_value_t = 600,
-          value_parser = clap::value_parser!(u32).range(0..=1_000_000), global = true)]
-    pub rate_limit_per_minute: u32,
-    /// New submissions a business may file per day (Vietnam time); 0 turns the cap off.
-    #[arg(long, env = "REDTAPE_DAILY_SUBMISSION_CAP", default_value_t = 100,
-          value_parser = clap::value_parser!(u32).range(0..=1_000_000), global = true)]
-    pub daily_submission_cap: u32,
-    /// SPDX identifier of the licence every published dataset carries.
-    #[arg(
-        long,
-        env = "REDTAPE_DATA_LICENCE_ID",
-        default_value = "CC-BY-4.0",
-        global = true
-    )]
-    pub data_licence_id: String,
-    /// The licence's name.
-    #[arg(
-        long,
-        env = "REDTAPE_DATA_LICENCE_NAME",
-        default_value = "Creative Commons Attribution 4.0 International",
-        global = true
-    )]
-    pub data_licence_name: String,
-    /// The licence's URL (sent as `Link: <url>; rel="license"` on every dataset).
-    #[arg(
-        long,
-        env = "REDTAPE_DATA_LICENCE_URL",
-        default_value = "https://creativecommons.org/licenses/by/4.0/",
-        global = true
-    )]
-    pub data_licence_url: String,
-    /// A holiday calendar CSV (date,kind,name,source; kind holiday or working_day) that
-    /// replaces the built-in one (docs/holidays.md).
-    #[arg(long, env = "REDTAPE_HOLIDAYS", global = true)]
-    pub holidays: Option<std::path::PathBuf>,
-    /// SCM hourly tariffs overriding the defaults, as YEAR=VND_PER_HOUR[,YEAR=...]
-    /// (docs/methodology.md).
-    #[arg(long, env = "REDTAPE_HOURLY_TARIFFS", global = true)]
-    pub hourly_tariffs: Option<String>,
-    /// Disclosure threshold: cells with fewer observations publish counts only (never
-    /// below 3).
-    #[arg(long, env = "REDTAPE_SUPPRESSION_K", default_value_t = 5,
-          value_parser = clap::value_parser!(u16).range(3..=1000), global = true)]
-    pub suppression_k: u16,
     /// Log format: json (one object per line, for collectors) or text.
     #[arg(long, env = "REDTAPE_LOG_FORMAT", default_value = "json",
           value_parser = ["json", "text"], global = true)]
@@ -117,14 +41,97 @@ pub struct Settings {
     pub log: String,
 }
 
+/// How figures are computed: `serve` (its projector) and `rebuild` must agree, so both take
+/// these.
+#[derive(Debug, Clone, Args)]
+pub struct MethodologyArgs {
+    /// A holiday calendar CSV (date,kind,name,source; kind holiday or working_day) that
+    /// replaces the built-in one (docs/holidays.md).
+    #[arg(long, env = "REDTAPE_HOLIDAYS")]
+    pub holidays: Option<std::path::PathBuf>,
+    /// SCM hourly tariffs overriding the defaults, as YEAR=VND_PER_HOUR[,YEAR=...]
+    /// (docs/methodology.md).
+    #[arg(long, env = "REDTAPE_HOURLY_TARIFFS")]
+    pub hourly_tariffs: Option<String>,
+    /// Disclosure threshold: cells with fewer observations publish counts only (never
+    /// below 3).
+    #[arg(long, env = "REDTAPE_SUPPRESSION_K", default_value_t = 5,
+          value_parser = clap::value_parser!(u16).range(3..=1000))]
+    pub suppression_k: u16,
+}
+
+/// The service's own settings.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "REDTAPE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "REDTAPE_WORKERS")]
+    pub workers: Option<usize>,
+    /// Largest database pool (SQLite uses at most 8).
+    #[arg(long, env = "REDTAPE_DB_MAX_CONNECTIONS", default_value_t = 32)]
+    pub db_max_connections: u32,
+    /// Days after filing during which a business may amend or withdraw a submission.
+    #[arg(long, env = "REDTAPE_AMENDMENT_WINDOW_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub amendment_window_days: i64,
+    /// Seconds a successful token lookup is remembered (so a revocation takes effect within
+    /// this time); 0 checks the database on every request.
+    #[arg(long, env = "REDTAPE_TOKEN_CACHE_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub token_cache_seconds: u64,
+    /// Seconds a client may take to send a request's body once its headers arrived; a slower
+    /// body is answered 408 and its connection closed.
+    #[arg(long, env = "REDTAPE_BODY_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub body_timeout_seconds: u64,
+    /// Requests per minute allowed to each bearer token (GCRA: the whole minute's quota may
+    /// be used at once, then it refills steadily); 0 turns the limit off. Anonymous reads
+    /// are not limited by the service.
+    #[arg(long, env = "REDTAPE_RATE_LIMIT_PER_MINUTE", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub rate_limit_per_minute: u32,
+    /// New submissions a business may file per day (Vietnam time); 0 turns the cap off.
+    #[arg(long, env = "REDTAPE_DAILY_SUBMISSION_CAP", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub daily_submission_cap: u32,
+    /// SPDX identifier of the licence every published dataset carries.
+    #[arg(long, env = "REDTAPE_DATA_LICENCE_ID", default_value = "CC-BY-4.0")]
+    pub data_licence_id: String,
+    /// The licence's name.
+    #[arg(
+        long,
+        env = "REDTAPE_DATA_LICENCE_NAME",
+        default_value = "Creative Commons Attribution 4.0 International"
+    )]
+    pub data_licence_name: String,
+    /// The licence's URL (sent as `Link: <url>; rel="license"` on every dataset).
+    #[arg(
+        long,
+        env = "REDTAPE_DATA_LICENCE_URL",
+        default_value = "https://creativecommons.org/licenses/by/4.0/"
+    )]
+    pub data_licence_url: String,
+    #[command(flatten)]
+    pub methodology: MethodologyArgs,
+}
+
+/// Everything the service runs with (what `serve` parses), for `crate::start`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub global: Global,
+    pub serve: ServeArgs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API (the default).
-    Serve,
+    Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Replay every event into fresh read models (atomically) and exit.
-    Rebuild,
+    Rebuild(MethodologyArgs),
     /// Issue or revoke bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -167,13 +174,13 @@ pub enum TokenCommand {
     Revoke { token_id: Uuid },
 }
 
-pub fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+pub fn init_logging(global: &Global) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&global.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if settings.log_format == "json" {
+    if global.log_format == "json" {
         builder.json().init();
     } else {
         builder.init();
@@ -181,15 +188,41 @@ pub fn init_logging(settings: &Settings) {
 }
 
 impl Settings {
-    /// Settings from command-line style arguments (defaults and environment as for the
-    /// binary), for tests and the bench, so they run with exactly the production defaults.
+    /// Settings from `serve`'s command-line arguments (global ones included; defaults and
+    /// environment as for the binary), for tests and the bench, so they run with exactly the
+    /// production defaults.
     pub fn from_args(args: &[&str]) -> Result<Settings, clap::Error> {
-        let argv = std::iter::once("redtape").chain(args.iter().copied());
-        Cli::try_parse_from(argv).map(|cli| cli.settings)
+        let argv = ["redtape", "serve"].into_iter().chain(args.iter().copied());
+        let cli = Cli::try_parse_from(argv)?;
+        match cli.command {
+            Some(Command::Serve(serve)) => Ok(Settings {
+                global: cli.global,
+                serve,
+            }),
+            _ => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
+        }
+    }
+
+    /// `serve`'s settings from the environment and defaults alone (a bare `redtape`).
+    pub fn of_environment(global: Global) -> Result<Settings, clap::Error> {
+        #[derive(Parser)]
+        struct Environment {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Ok(Settings {
+            global,
+            serve: Environment::try_parse_from(["redtape"])?.serve,
+        })
+    }
+
+    /// The methodology configuration these settings describe; errors name the setting.
+    pub fn methodology(&self) -> Result<redtape_store::cells::Methodology, String> {
+        self.serve.methodology.methodology()
     }
 }
 
-impl Settings {
+impl MethodologyArgs {
     /// The methodology configuration these settings describe; errors name the setting.
     pub fn methodology(&self) -> Result<redtape_store::cells::Methodology, String> {
         let mut methodology =
@@ -257,5 +290,72 @@ mod tests {
         assert_eq!(defaults.k, 5);
         assert!(!defaults.calendar.is_working_day(day(2)));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The help of `path` (subcommands of `redtape`), as a user sees it.
+    fn help(path: &[&str]) -> String {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        command.build();
+        let mut command = &mut command;
+        for name in path {
+            command = command.find_subcommand_mut(name).unwrap();
+        }
+        command.render_long_help().to_string()
+    }
+
+    #[test]
+    fn each_command_shows_its_own_options() {
+        let serve_only = [
+            "--bind",
+            "--workers",
+            "--rate-limit-per-minute",
+            "--data-licence-id",
+        ];
+        let serve = help(&["serve"]);
+        for option in serve_only
+            .iter()
+            .chain(&["--suppression-k", "--database-url", "--log"])
+        {
+            assert!(serve.contains(option), "serve --help lacks {option}");
+        }
+        for path in [
+            &["token", "issue"][..],
+            &["migrate"],
+            &["openapi"],
+            &["bench"],
+        ] {
+            let text = help(path);
+            assert!(
+                text.contains("--database-url"),
+                "{path:?}: the global options"
+            );
+            assert!(text.contains("--log"), "{path:?}");
+            for option in serve_only {
+                assert!(!text.contains(option), "{path:?} --help shows {option}");
+            }
+        }
+        let rebuild = help(&["rebuild"]);
+        assert!(rebuild.contains("--suppression-k") && !rebuild.contains("--bind"));
+        assert!(help(&["token", "issue"]).contains("--role"));
+        // A service option outside `serve` is an error, never silently ignored.
+        let err = Cli::try_parse_from(["redtape", "--bind", "127.0.0.1:1", "migrate"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+        // Global options go before or after the command.
+        let cli = Cli::try_parse_from([
+            "redtape",
+            "--log",
+            "error",
+            "serve",
+            "--bind",
+            "127.0.0.1:9",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.log, "error");
+        let settings =
+            Settings::from_args(&["--bind", "127.0.0.1:9", "--database-url", "sqlite://x"])
+                .unwrap();
+        assert_eq!(settings.serve.bind, "127.0.0.1:9");
+        assert_eq!(settings.global.database_url.as_deref(), Some("sqlite://x"));
     }
 }

@@ -27,12 +27,12 @@ use redtape_store::{Catalogue, Db, Procedures, Projector, Submissions};
 use tokio::sync::{watch, Notify};
 
 pub use crate::config::Settings;
-use crate::config::{Cli, Command, TokenCommand};
+use crate::config::{Cli, Command, Global, TokenCommand};
 
 /// Parses the command line and runs it; the exit code reports success.
 pub async fn cli_main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    config::init_logging(&cli.settings);
+    config::init_logging(&cli.global);
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -49,32 +49,34 @@ pub async fn cli_main() -> std::process::ExitCode {
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn connect(settings: &Settings) -> Result<Db, BoxError> {
-    let db = Db::connect(
-        settings.database_url.as_deref(),
-        &PoolOptions {
-            max_connections: settings.db_max_connections,
-            ..PoolOptions::default()
-        },
-    )
-    .await?;
+/// Connects to the store the global options name (with `pool`) and migrates it.
+async fn connect(global: &Global, pool: PoolOptions) -> Result<Db, BoxError> {
+    let db = Db::connect(global.database_url.as_deref(), &pool).await?;
     db.migrate().await?;
     Ok(db)
 }
 
 async fn run(cli: Cli) -> Result<(), BoxError> {
-    let settings = cli.settings;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings).await,
-        Command::Migrate => {
-            let db = connect(&settings).await?;
+    let global = cli.global;
+    let connect = || connect(&global, PoolOptions::default());
+    match cli.command {
+        None => serve(Settings::of_environment(global.clone())?).await,
+        Some(Command::Serve(serve_args)) => {
+            serve(Settings {
+                global: global.clone(),
+                serve: serve_args,
+            })
+            .await
+        }
+        Some(Command::Migrate) => {
+            let db = connect().await?;
             eprintln!("migrations applied ({} store)", db.backend().as_str());
             Ok(())
         }
-        Command::Rebuild => {
-            let db = connect(&settings).await?;
+        Some(Command::Rebuild(methodology)) => {
+            let db = connect().await?;
             let started = std::time::Instant::now();
-            let methodology = Arc::new(settings.methodology()?);
+            let methodology = Arc::new(methodology.methodology()?);
             let n = Projector::new(db)
                 .with_methodology(methodology)
                 .rebuild()
@@ -86,14 +88,14 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             );
             Ok(())
         }
-        Command::Token(TokenCommand::Issue {
+        Some(Command::Token(TokenCommand::Issue {
             role,
             filer,
             label,
             provinces,
             size_class,
             sector,
-        }) => {
+        })) => {
             let profile = redtape_domain::filer::FilerProfile {
                 size_class: size_class
                     .map(|s| {
@@ -122,7 +124,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                     )
                 })?
             };
-            let db = connect(&settings).await?;
+            let db = connect().await?;
             let filer = filer.map(redtape_domain::submission::FilerId);
             let issued = redtape_store::tokens::issue_scoped(
                 &db,
@@ -152,8 +154,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             println!("{}", issued.token);
             Ok(())
         }
-        Command::Token(TokenCommand::Revoke { token_id }) => {
-            let db = connect(&settings).await?;
+        Some(Command::Token(TokenCommand::Revoke { token_id })) => {
+            let db = connect().await?;
             if redtape_store::tokens::revoke(&db, token_id).await? {
                 eprintln!("revoked token {token_id}");
                 Ok(())
@@ -161,12 +163,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 Err(format!("no live token with id {token_id}").into())
             }
         }
-        Command::Openapi => {
+        Some(Command::Openapi) => {
             print!("{}", redtape_api::openapi::json());
             Ok(())
         }
-        Command::Bench(args) => bench::run(args).await,
-        Command::DemoData(args) => demo::run(connect(&settings).await?, args).await,
+        Some(Command::Bench(args)) => bench::run(args).await,
+        Some(Command::DemoData(args)) => demo::run(connect().await?, args).await,
     }
 }
 
@@ -191,7 +193,14 @@ impl Running {
 
 /// Connects, migrates, catches the read models up, then serves until stopped.
 pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Server), BoxError> {
-    let db = connect(settings).await?;
+    let db = connect(
+        &settings.global,
+        PoolOptions {
+            max_connections: settings.serve.db_max_connections,
+            ..PoolOptions::default()
+        },
+    )
+    .await?;
     db.checkpoint_in_background(Duration::from_millis(500));
     let wake = Arc::new(Notify::new());
     let catalogue = Arc::new(Catalogue::new());
@@ -221,42 +230,43 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
     let legacy_claims = redtape_store::idempotency::has_claims(&db).await?;
     let state = web::Data::new(AppState {
         legacy_claims,
-        body_deadline: Duration::from_secs(settings.body_timeout_seconds),
+        body_deadline: Duration::from_secs(settings.serve.body_timeout_seconds),
         db: db.clone(),
         procedures: Procedures::new(&db, wake.clone()),
         releases: redtape_store::Releases::new(&db),
         licence: redtape_api::licence::Licence {
-            id: settings.data_licence_id.clone(),
-            name: settings.data_licence_name.clone(),
-            url: settings.data_licence_url.clone(),
+            id: settings.serve.data_licence_id.clone(),
+            name: settings.serve.data_licence_name.clone(),
+            url: settings.serve.data_licence_url.clone(),
         },
         data_version: Default::default(),
         limits: redtape_api::limits::Limits::new(
-            settings.rate_limit_per_minute,
-            settings.daily_submission_cap,
+            settings.serve.rate_limit_per_minute,
+            settings.serve.daily_submission_cap,
         ),
         projector: on_request,
         submissions: Submissions::new(
             &db,
             SubmissionServices {
                 procedures: catalogue.clone(),
-                amendment_window_days: settings.amendment_window_days,
+                amendment_window_days: settings.serve.amendment_window_days,
             },
             wake,
         ),
         catalogue,
         tokens: redtape_store::tokens::TokenCache::new(Duration::from_secs(
-            settings.token_cache_seconds,
+            settings.serve.token_cache_seconds,
         )),
     });
     let server = HttpServer::new(move || redtape_api::app(state.clone()))
         .workers(
             settings
+                .serve
                 .workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         )
         .shutdown_timeout(10)
-        .bind(&settings.bind)?;
+        .bind(&settings.serve.bind)?;
     let addr = server
         .addrs()
         .first()

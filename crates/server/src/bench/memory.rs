@@ -34,13 +34,13 @@ pub(super) async fn memory(
         .args([
             "--database-url",
             &url,
-            "--bind",
-            &addr,
             "--log",
             "warn",
             "--log-format",
             "text",
             "serve",
+            "--bind",
+            &addr,
         ])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
