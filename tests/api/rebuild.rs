@@ -101,7 +101,7 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
         "(verified, rejected)"
     );
     assert_eq!((verified, rejected, responses), (10, 5, 8));
-    let response_rows = redtape_store::moderation::response_facts(&app.db, None, None)
+    let response_rows = redtape_store::moderation::responses(&app.db, None, None)
         .await
         .unwrap();
     assert_eq!(response_rows.len(), responses);
@@ -144,7 +144,7 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
         "every event replayed once (12 procedure registrations)"
     );
     assert_eq!(
-        redtape_store::moderation::response_facts(&app.db, None, None)
+        redtape_store::moderation::responses(&app.db, None, None)
             .await
             .unwrap(),
         response_rows,

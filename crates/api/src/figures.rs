@@ -10,7 +10,7 @@
 
 use redtape_domain::procedure_terms::ProcedureTimeline;
 use redtape_domain::{Geography, Provinces};
-use redtape_index::rounding;
+use redtape_index::{change, rounding};
 use redtape_store::cells::CellRecord;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -253,7 +253,8 @@ pub struct ProvinceComposite {
     pub procedures: usize,
 }
 
-/// Province composites of a year, highest mean CBI first (the handler's and the dashboard's).
+/// Province composites of a year, as published: highest mean CBI first (the handler's and
+/// the dashboard's), from the CBI the projector keeps for each cell.
 pub(crate) async fn composites(
     state: &AppState,
     geography: Geography,
@@ -261,34 +262,18 @@ pub(crate) async fn composites(
 ) -> Result<Vec<ProvinceComposite>, ApiError> {
     let cells =
         redtape_store::cells::query(&state.db, geography.as_str(), Some(year), None, None).await?;
-    let mut by_procedure: std::collections::BTreeMap<&str, Vec<redtape_index::cbi::ProvinceCell>> =
-        Default::default();
-    for cell in &cells {
-        by_procedure
-            .entry(cell.procedure_code.as_str())
-            .or_default()
-            .push(province_cell(cell));
-    }
-    let per_procedure: Vec<Vec<redtape_index::cbi::Ranked>> = by_procedure
-        .values()
-        .map(|cells| redtape_index::cbi::compute(cells))
-        .collect();
-    let mut items: Vec<ProvinceComposite> =
-        redtape_index::cbi::composites(per_procedure.iter().map(Vec::as_slice))
-            .into_iter()
-            .map(|c| ProvinceComposite {
-                province_name: province_name(geography, &c.province),
-                province_code: c.province,
-                mean_cbi: rounding::cbi(c.mean_cbi),
-                procedures: c.procedures,
-            })
-            .collect();
-    items.sort_by(|a, b| {
-        b.mean_cbi
-            .total_cmp(&a.mean_cbi)
-            .then_with(|| a.province_code.cmp(&b.province_code))
-    });
-    Ok(items)
+    let cbis = cells
+        .iter()
+        .filter_map(|c| Some((c.province_code.as_str(), c.cbi?)));
+    Ok(redtape_index::cbi::composites(cbis)
+        .into_iter()
+        .map(|c| ProvinceComposite {
+            province_name: province_name(geography, &c.province),
+            province_code: c.province,
+            mean_cbi: rounding::cbi(c.mean_cbi),
+            procedures: c.procedures,
+        })
+        .collect())
 }
 
 /// A reform that took effect in a year.
@@ -319,15 +304,6 @@ pub struct TrendPoint {
     pub informal_payment_rate_change: Option<f64>,
     /// Reforms of the procedure that took effect this year: before/after is visible here.
     pub reforms: Vec<ReformMark>,
-}
-
-fn change(now: Option<f64>, before: Option<f64>) -> Option<f64> {
-    Some(now? - before?)
-}
-
-fn change_pct(now: Option<f64>, before: Option<f64>) -> Option<f64> {
-    let before = before.filter(|b| *b != 0.0)?;
-    Some(rounding::days((now? - before) / before * 100.0))
 }
 
 /// A province's series for a procedure, oldest year first (the handler's and the dashboard's).
@@ -370,18 +346,29 @@ pub(crate) async fn trend_points(
                 n: c.n,
                 suppressed: c.suppressed != 0,
                 median_working_days: c.median_days.map(rounding::days),
-                median_working_days_change: change(c.median_days, prev(|b| b.median_days))
-                    .map(rounding::days),
-                median_working_days_change_pct: change_pct(c.median_days, prev(|b| b.median_days)),
+                median_working_days_change: change::absolute(
+                    c.median_days,
+                    prev(|b| b.median_days),
+                )
+                .map(rounding::days),
+                median_working_days_change_pct: change::percent(
+                    c.median_days,
+                    prev(|b| b.median_days),
+                )
+                .map(rounding::percent),
                 median_scm_cost_vnd: c.median_cost.map(rounding::vnd),
-                median_scm_cost_change_vnd: change(c.median_cost, prev(|b| b.median_cost))
-                    .map(rounding::vnd),
-                median_scm_cost_change_pct: change_pct(c.median_cost, prev(|b| b.median_cost)),
+                median_scm_cost_change_vnd: change::absolute(
+                    c.median_cost,
+                    prev(|b| b.median_cost),
+                )
+                .map(rounding::vnd),
+                median_scm_cost_change_pct: change::percent(c.median_cost, prev(|b| b.median_cost))
+                    .map(rounding::percent),
                 on_time_rate: c.on_time_rate.map(rounding::rate),
-                on_time_rate_change: change(c.on_time_rate, prev(|b| b.on_time_rate))
+                on_time_rate_change: change::absolute(c.on_time_rate, prev(|b| b.on_time_rate))
                     .map(rounding::rate),
                 informal_payment_rate: c.informal_payment_rate.map(rounding::rate),
-                informal_payment_rate_change: change(
+                informal_payment_rate_change: change::absolute(
                     c.informal_payment_rate,
                     prev(|b| b.informal_payment_rate),
                 )

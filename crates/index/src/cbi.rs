@@ -123,25 +123,31 @@ pub struct Composite {
     pub procedures: usize,
 }
 
-/// Composites from every (procedure's) ranking of one year; provinces in code order.
-pub fn composites<'a>(rankings: impl IntoIterator<Item = &'a [Ranked]>) -> Vec<Composite> {
-    let mut sums: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
-    for ranking in rankings {
-        for r in ranking {
-            if let Some(cbi) = r.cbi {
-                let entry = sums.entry(r.province.clone()).or_insert((0.0, 0));
-                entry.0 += cbi;
-                entry.1 += 1;
-            }
-        }
+/// The composites of one year from the CBI of each of its cells that has one (`(province,
+/// cbi)`, any procedure: what the projector keeps per cell), in the order they are published:
+/// the mean as published (to 0.1) best first, then by province code, so provinces whose
+/// published means are equal are listed in code order.
+pub fn composites<'a>(cbis: impl IntoIterator<Item = (&'a str, f64)>) -> Vec<Composite> {
+    let mut sums: std::collections::BTreeMap<&str, (f64, usize)> = Default::default();
+    for (province, cbi) in cbis {
+        let entry = sums.entry(province).or_insert((0.0, 0));
+        entry.0 += cbi;
+        entry.1 += 1;
     }
-    sums.into_iter()
+    let mut composites: Vec<Composite> = sums
+        .into_iter()
         .map(|(province, (sum, count))| Composite {
-            province,
+            province: province.to_string(),
             mean_cbi: sum / count as f64,
             procedures: count,
         })
-        .collect()
+        .collect();
+    composites.sort_by(|a, b| {
+        crate::rounding::cbi(b.mean_cbi)
+            .total_cmp(&crate::rounding::cbi(a.mean_cbi))
+            .then_with(|| a.province.cmp(&b.province))
+    });
+    composites
 }
 
 #[cfg(test)]
@@ -245,15 +251,24 @@ mod tests {
             cell("C", 10.0, None, 0.2, 0.5),
         ]);
         // p1: A 100, B 0. p2: A = 0.3*0 + 0.2*100 + 0.2*100 over 0.7 = 40/0.7; C = 100; B suppressed.
-        let c = composites([p1.as_slice(), p2.as_slice()]);
+        let cbis = p1
+            .iter()
+            .chain(&p2)
+            .filter_map(|r| Some((r.province.as_str(), r.cbi?)));
+        let c = composites(cbis);
+        // Best first: C 100, A (100 + 57.14) / 2 = 78.6, B 0.
         assert_eq!(
             c.iter()
                 .map(|x| (x.province.as_str(), x.procedures))
                 .collect::<Vec<_>>(),
-            vec![("A", 2), ("B", 1), ("C", 1)]
+            vec![("C", 1), ("A", 2), ("B", 1)]
         );
-        assert!((c[0].mean_cbi - (100.0 + 40.0 / 0.7) / 2.0).abs() < 1e-9);
-        assert!((c[1].mean_cbi - 0.0).abs() < 1e-9);
-        assert!((c[2].mean_cbi - 100.0).abs() < 1e-9);
+        assert!((c[0].mean_cbi - 100.0).abs() < 1e-9);
+        assert!((c[1].mean_cbi - (100.0 + 40.0 / 0.7) / 2.0).abs() < 1e-9);
+        assert!((c[2].mean_cbi - 0.0).abs() < 1e-9);
+        // Equal published means (65.04 and 65.01 are both 65.0) list in code order.
+        let tied = composites([("Z", 65.04), ("Y", 65.01), ("X", 70.0)]);
+        let order: Vec<&str> = tied.iter().map(|c| c.province.as_str()).collect();
+        assert_eq!(order, ["X", "Y", "Z"]);
     }
 }

@@ -187,6 +187,13 @@ pub const MIN_K: usize = 3;
 /// Bootstrap resamples (methodology §3).
 pub const BOOTSTRAP_B: usize = 1000;
 
+/// A cell's key as it seeds the bootstrap (methodology §3), `geography/year/procedure/province`
+/// (e.g. `vn-34/2025/1.001612/79`): part of the published method, since another spelling
+/// would draw other intervals.
+pub fn seed_key(geography: &str, year: i32, procedure: &str, province: &str) -> String {
+    format!("{geography}/{year}/{procedure}/{province}")
+}
+
 /// Computes a cell. `k` is the suppression threshold (clamped to at least [`MIN_K`]);
 /// `cell_key` identifies the cell (e.g. `vn-34/2025/1.001612/79`) and seeds the bootstrap
 /// together with the methodology version, so every rebuild gives identical numbers.

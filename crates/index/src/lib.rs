@@ -11,6 +11,8 @@
 //!   [`cell::running`] keeps them up to date observation by observation.
 //! - [`tariff`]: the SCM hourly tariff per year (default: the statutory minimum wage).
 //! - [`cbi`]: the Compliance Burden Index, ranks and province composites.
+//! - [`change`]: year-on-year changes of a figure (trends).
+//! - [`responses`]: statistics on government responses, disclosure-controlled.
 
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -18,7 +20,9 @@
 pub mod calendar;
 pub mod cbi;
 pub mod cell;
+pub mod change;
 pub mod percentile;
+pub mod responses;
 pub mod rounding;
 pub mod tariff;
 

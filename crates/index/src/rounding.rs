@@ -32,6 +32,10 @@ pub fn rate(x: f64) -> f64 {
 pub fn cbi(x: f64) -> f64 {
     half_away(x, 0.1)
 }
+/// Percentage changes, to 0.1 point.
+pub fn percent(x: f64) -> f64 {
+    half_away(x, 0.1)
+}
 
 #[cfg(test)]
 mod tests {

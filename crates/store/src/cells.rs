@@ -161,9 +161,9 @@ pub(crate) fn measure(
     redtape_index::cell::measures(&facts, &methodology.calendar, &methodology.tariffs)
 }
 
-/// The seed key of a cell's bootstrap (methodology §3): `geography/year/procedure/province`.
+/// The seed key of a cell's bootstrap ([`redtape_index::cell::seed_key`]).
 pub(crate) fn seed_key(key: &CellKey) -> String {
-    format!("{}/{}/{}/{}", key.0, key.1, key.2, key.3)
+    redtape_index::cell::seed_key(&key.0, key.1, &key.2, &key.3)
 }
 
 /// The columns of `index_cells`, in the order [`bind_cell!`] binds them.

@@ -105,18 +105,14 @@ pub async fn response_statistics(
     list: Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let page = list.page(2)?;
-    let facts = redtape_store::moderation::response_facts(
+    let responses = redtape_store::moderation::responses(
         &state.db,
         query.agency.as_deref(),
         query.province.as_deref(),
     )
     .await?;
-    let k = state
-        .projector
-        .methodology()
-        .k
-        .max(redtape_index::cell::MIN_K);
-    let items = redtape_store::moderation::response_stats(&facts)?
+    let k = state.projector.methodology().k;
+    let items = redtape_index::responses::by_agency(&responses, k)
         .into_iter()
         .map(|s| {
             let mut latest = StatusCounts::default();
@@ -133,21 +129,19 @@ pub async fn response_statistics(
                     }
                 }
             }
-            let suppressed = (s.submissions as usize) < k;
             Ok(AgencyResponses {
-                suppressed,
+                suppressed: s.suppressed,
                 province_name: Provinces::get()
-                    .find(Geography::Vn34, &s.province_vn34)
+                    .find(Geography::Vn34, &s.province)
                     .map(|p| p.name.clone())
                     .unwrap_or_default(),
                 agency: s.agency,
-                province_code: s.province_vn34,
+                province_code: s.province,
                 submissions: s.submissions,
                 responses: s.responses,
                 latest_status: latest,
                 median_days_to_first_response: s
                     .median_days_to_first_response
-                    .filter(|_| !suppressed)
                     .map(redtape_index::rounding::days),
             })
         })

@@ -376,3 +376,12 @@ fn golden_measures_of_one_timing() {
         (Kind::Complaint, None, true)
     );
 }
+
+#[test]
+fn the_seed_key_is_spelled_as_the_methodology_says() {
+    // The spelling seeds every published interval: changing it changes the figures.
+    assert_eq!(
+        seed_key("vn-34", 2025, "1.001612", "79"),
+        "vn-34/2025/1.001612/79"
+    );
+}
