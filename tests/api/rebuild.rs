@@ -201,6 +201,27 @@ async fn a_rebuild_of_generated_data_gives_identical_cells(app: &TestApp) {
         .iter()
         .any(|c| c.suppressed == 0 && c.median_days_ci_low.is_some()));
     let events = 12 + 1 + 3000 + summary.amended + summary.withdrawn;
+    the_stored_cbi_is_the_methodologys(&cells);
+    // CBI rows stored before their scores were (migration 0011) get them at the next start,
+    // exactly as the projector writes them.
+    redtape_store::on_pool!(&app.db, pool => sqlx::query(
+        "UPDATE index_cbi SET score_days = NULL, score_cost = NULL, score_informal = NULL, \
+         score_on_time = NULL WHERE year = 2024",
+    )
+    .execute(pool)
+    .await
+    .map(|_| ()))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(all_cells(app).await, cells, "the scores are gone");
+    let projector = redtape_store::Projector::new(app.db.clone());
+    let filled = projector.fill_missing_scores().await.unwrap();
+    assert!(filled >= 5, "{filled} groups");
+    assert_eq!(
+        all_cells(app).await,
+        cells,
+        "the scores are back, identical"
+    );
+    assert_eq!(projector.fill_missing_scores().await.unwrap(), 0);
 
     let replayed = redtape_store::Projector::new(app.db.clone())
         .rebuild()
@@ -225,6 +246,45 @@ crate::on_both_stores!(
     a_rebuild_gives_identical_rows,
     a_rebuild_of_generated_data_gives_identical_cells
 );
+
+/// Each stored CBI, rank and score equals the methodology's computation over its group's
+/// stored cells (methodology §5), so a ranking that reads them shows what it would compute.
+fn the_stored_cbi_is_the_methodologys(cells: &[redtape_store::cells::CellRecord]) {
+    let mut groups: std::collections::BTreeMap<_, Vec<_>> = Default::default();
+    for c in cells {
+        groups
+            .entry((c.geography.clone(), c.year, c.procedure_code.clone()))
+            .or_default()
+            .push(c);
+    }
+    let mut ranked = 0;
+    for members in groups.values() {
+        let inputs: Vec<redtape_index::cbi::ProvinceCell> = members
+            .iter()
+            .map(|c| redtape_index::cbi::ProvinceCell {
+                province: c.province_code.clone(),
+                suppressed: c.suppressed != 0,
+                median_days: c.median_days,
+                median_cost: c.median_cost,
+                informal_payment_rate: c.informal_payment_rate,
+                on_time_rate: c.on_time_rate,
+            })
+            .collect();
+        for (c, r) in members.iter().zip(redtape_index::cbi::compute(&inputs)) {
+            assert_eq!(c.cbi, r.cbi, "{c:?}");
+            assert_eq!(c.cbi_rank.map(|r| r as usize), r.rank, "{c:?}");
+            let stored = [
+                c.score_days,
+                c.score_cost,
+                c.score_informal,
+                c.score_on_time,
+            ];
+            assert_eq!(stored, r.scores, "{c:?}");
+            ranked += usize::from(r.rank.is_some());
+        }
+    }
+    assert!(ranked > 30, "{ranked} ranked cells");
+}
 
 pub(crate) async fn all_cells(app: &TestApp) -> Vec<redtape_store::cells::CellRecord> {
     let mut cells = Vec::new();

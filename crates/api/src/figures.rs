@@ -224,17 +224,6 @@ pub(crate) const CSV_COLUMNS: [&str; 26] = [
     "provisional",
 ];
 
-pub(crate) fn province_cell(c: &CellRecord) -> redtape_index::cbi::ProvinceCell {
-    redtape_index::cbi::ProvinceCell {
-        province: c.province_code.clone(),
-        suppressed: c.suppressed != 0,
-        median_days: c.median_days,
-        median_cost: c.median_cost,
-        informal_payment_rate: c.informal_payment_rate,
-        on_time_rate: c.on_time_rate,
-    }
-}
-
 pub(crate) fn province_name(geography: Geography, code: &str) -> String {
     Provinces::get()
         .find(geography, code)

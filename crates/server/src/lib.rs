@@ -208,6 +208,7 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
     let projector = Projector::new(db.clone())
         .with_catalogue(catalogue.clone())
         .with_methodology(methodology);
+    projector.fill_missing_scores().await?;
     let caught_up = projector.catch_up().await?;
     // The seed catalogue becomes registration events once (later starts find them there);
     // its terms apply from the earliest date redtape accepts.

@@ -244,11 +244,21 @@ pub(crate) type GroupRow = (
 pub(crate) const DELETE_CBI: &str =
     "DELETE FROM index_cbi WHERE geography = $1 AND year = $2 AND procedure_code = $3";
 
-pub(crate) const INSERT_CBI: &str =
-    "INSERT INTO index_cbi (geography, year, procedure_code, province_code, cbi, cbi_rank) ";
+pub(crate) const INSERT_CBI: &str = "INSERT INTO index_cbi (geography, year, procedure_code, \
+    province_code, cbi, cbi_rank, score_days, score_cost, score_informal, score_on_time) ";
 
-/// The CBI and rank of every ranked province of a group (rows in province order).
-pub(crate) fn rank_group(rows: &[GroupRow]) -> Vec<(String, f64, i32)> {
+/// One province's stored CBI: the index, its rank in the group and the four scaled
+/// indicators it averages (methodology §5).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CbiRow {
+    pub province: String,
+    pub cbi: f64,
+    pub rank: i32,
+    pub scores: [Option<f64>; 4],
+}
+
+/// The stored CBI of every ranked province of a group (rows in province order).
+pub(crate) fn rank_group(rows: &[GroupRow]) -> Vec<CbiRow> {
     let cells: Vec<redtape_index::cbi::ProvinceCell> = rows
         .iter()
         .map(|r| redtape_index::cbi::ProvinceCell {
@@ -263,8 +273,12 @@ pub(crate) fn rank_group(rows: &[GroupRow]) -> Vec<(String, f64, i32)> {
     redtape_index::cbi::compute(&cells)
         .into_iter()
         .filter_map(|r| {
-            let rank = i32::try_from(r.rank?).ok()?;
-            Some((r.province, r.cbi?, rank))
+            Some(CbiRow {
+                rank: i32::try_from(r.rank?).ok()?,
+                cbi: r.cbi?,
+                scores: r.scores,
+                province: r.province,
+            })
         })
         .collect()
 }
@@ -308,6 +322,11 @@ pub struct CellRecord {
     /// Unrounded CBI and rank within the cell's year and procedure; null when suppressed.
     pub cbi: Option<f64>,
     pub cbi_rank: Option<i32>,
+    /// The scaled indicators the CBI averages, 0-100, unrounded; null when suppressed.
+    pub score_days: Option<f64>,
+    pub score_cost: Option<f64>,
+    pub score_informal: Option<f64>,
+    pub score_on_time: Option<f64>,
 }
 
 /// Cells matching optional filters, in key order.
@@ -339,7 +358,8 @@ pub async fn query_page(
     macro_rules! select {
         ($database:ty, $pool:expr) => {{
             let mut sql = sqlx::QueryBuilder::<$database>::new(
-                "SELECT c.*, b.cbi, b.cbi_rank FROM index_cells c LEFT JOIN index_cbi b \
+                "SELECT c.*, b.cbi, b.cbi_rank, b.score_days, b.score_cost, b.score_informal, \
+                 b.score_on_time FROM index_cells c LEFT JOIN index_cbi b \
                  ON b.geography = c.geography AND b.year = c.year \
                  AND b.procedure_code = c.procedure_code AND b.province_code = c.province_code \
                  WHERE c.geography = ",

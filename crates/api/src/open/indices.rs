@@ -11,8 +11,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::figures::{
-    composites, index_page, province_cell, province_name, trend_points, IndexCell,
-    ProvinceComposite, TrendPoint,
+    composites, index_page, province_name, trend_points, IndexCell, ProvinceComposite, TrendPoint,
 };
 use crate::open::dictionary::DatasetId;
 use crate::page::{List, ListParams, Live, Paged};
@@ -233,19 +232,18 @@ pub async fn rankings(
         None,
     )
     .await?;
-    let ranked = redtape_index::cbi::compute(&cells.iter().map(province_cell).collect::<Vec<_>>());
+    // The CBI, rank and scores the projector keeps for the group (index_cbi).
     let mut items: Vec<RankedProvince> = cells
-        .iter()
-        .zip(ranked)
-        .map(|(cell, r)| RankedProvince {
-            rank: r.rank,
+        .into_iter()
+        .map(|cell| RankedProvince {
+            rank: cell.cbi_rank.and_then(|r| usize::try_from(r).ok()),
             province_name: province_name(geography, &cell.province_code),
-            province_code: cell.province_code.clone(),
-            cbi: r.cbi.map(rounding::cbi),
-            score_days: r.scores[0].map(rounding::cbi),
-            score_cost: r.scores[1].map(rounding::cbi),
-            score_informal: r.scores[2].map(rounding::cbi),
-            score_on_time: r.scores[3].map(rounding::cbi),
+            province_code: cell.province_code,
+            cbi: cell.cbi.map(rounding::cbi),
+            score_days: cell.score_days.map(rounding::cbi),
+            score_cost: cell.score_cost.map(rounding::cbi),
+            score_informal: cell.score_informal.map(rounding::cbi),
+            score_on_time: cell.score_on_time.map(rounding::cbi),
             n: cell.n,
             suppressed: cell.suppressed != 0,
         })

@@ -52,7 +52,7 @@ pub(crate) struct CellState {
     /// Cells published with intervals older than their observations.
     due: BTreeSet<CellKey>,
     /// Each group's CBI rows as last written (unknown after a load: then rewritten whole).
-    ranked: HashMap<GroupKey, Vec<(String, f64, i32)>>,
+    ranked: HashMap<GroupKey, Vec<cells::CbiRow>>,
     /// The cells of a procedure whose next event is a reform, prepared outside the write
     /// transaction.
     reform: Option<Box<Reform>>,
@@ -398,11 +398,7 @@ impl CellState {
     }
 
     /// The CBI and rank of every ranked province of a group, from the cells in memory.
-    pub(crate) fn ranked(
-        &self,
-        group: &GroupKey,
-        methodology: &Methodology,
-    ) -> Vec<(String, f64, i32)> {
+    pub(crate) fn ranked(&self, group: &GroupKey, methodology: &Methodology) -> Vec<cells::CbiRow> {
         let from = (group.0.clone(), group.1, group.2.clone(), String::new());
         let rows: Vec<cells::GroupRow> = self
             .cells
@@ -419,8 +415,8 @@ impl CellState {
     pub(crate) fn set_ranked(
         &mut self,
         group: &GroupKey,
-        ranked: Vec<(String, f64, i32)>,
-    ) -> Option<Vec<(String, f64, i32)>> {
+        ranked: Vec<cells::CbiRow>,
+    ) -> Option<Vec<cells::CbiRow>> {
         self.ranked.insert(group.clone(), ranked)
     }
 

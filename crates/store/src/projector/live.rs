@@ -232,9 +232,9 @@ pub(crate) async fn publish(
         match before {
             Some(before) if before == ranked => continue,
             Some(before) => {
-                for (province, ..) in &before {
-                    if !ranked.iter().any(|(p, ..)| p == province) {
-                        sql::delete_cbi(conn, group, Some(province)).await?;
+                for gone in &before {
+                    if !ranked.iter().any(|r| r.province == gone.province) {
+                        sql::delete_cbi(conn, group, Some(&gone.province)).await?;
                     }
                 }
             }

@@ -337,6 +337,47 @@ impl Projector {
         Ok(applied)
     }
 
+    /// Gives the CBI rows written before migration 0011 their scaled indicators, recomputed
+    /// from the stored cells of their group (what the projector would have written), under
+    /// the checkpoint lock so no batch interleaves. Returns the number of groups filled: 0,
+    /// after one cheap query, on every start but the first after the upgrade.
+    pub async fn fill_missing_scores(&self) -> Result<usize, StoreError> {
+        async fn fill(conn: &mut Conn<'_>) -> Result<usize, StoreError> {
+            sql::lock_checkpoint(conn).await?;
+            let groups = sql::groups_without_scores(conn).await?;
+            for group in &groups {
+                let rows = crate::cells::rank_group(&sql::group_rows(conn, group).await?);
+                sql::delete_cbi(conn, group, None).await?;
+                let rows: Vec<_> = rows.into_iter().map(|r| (group.clone(), r)).collect();
+                sql::upsert_cbi(conn, &rows).await?;
+            }
+            Ok(groups.len())
+        }
+        let filled = match &self.db {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let n = fill(&mut Conn::Pg(&mut tx)).await?;
+                tx.commit().await?;
+                n
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let n = fill(&mut Conn::Lite(&mut tx)).await?;
+                tx.commit().await?;
+                n
+            }
+        };
+        if filled > 0 {
+            // The groups' rows in memory, if any were loaded, are unknown now.
+            self.cells.lock().await.invalidate();
+            tracing::info!(
+                groups = filled,
+                "CBI scores filled for rows stored before them"
+            );
+        }
+        Ok(filled)
+    }
+
     /// Projects one batch; returns how many events it applied and the checkpoint after it.
     ///
     /// Work that grows with the data (loading the cell state, reading the observations of a

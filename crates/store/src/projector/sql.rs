@@ -447,42 +447,53 @@ pub(crate) async fn delete_cbi(
     Ok(())
 }
 
-/// Writes CBI rows (group, (province, CBI, rank)), replacing those of the same province.
+/// Writes CBI rows (group, row), replacing those of the same province.
 pub(crate) async fn upsert_cbi(
     conn: &mut Conn<'_>,
-    rows: &[(GroupKey, (String, f64, i32))],
+    rows: &[(GroupKey, cells::CbiRow)],
 ) -> Result<(), StoreError> {
     const CONFLICT: &str = " ON CONFLICT (geography, year, procedure_code, province_code) \
-        DO UPDATE SET cbi = excluded.cbi, cbi_rank = excluded.cbi_rank";
-    // 6 binds per row.
+        DO UPDATE SET cbi = excluded.cbi, cbi_rank = excluded.cbi_rank, \
+        score_days = excluded.score_days, score_cost = excluded.score_cost, \
+        score_informal = excluded.score_informal, score_on_time = excluded.score_on_time";
+    // 10 binds per row.
     for chunk in rows.chunks(cells::CHUNK) {
         match conn {
             // One statement text whatever the number of rows (see `insert_observations`).
             Conn::Pg(c) => {
                 let sql = format!(
                     "{} SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], \
-                     $5::float8[], $6::int[]){CONFLICT}",
+                     $5::float8[], $6::int[], $7::float8[], $8::float8[], $9::float8[], \
+                     $10::float8[]){CONFLICT}",
                     cells::INSERT_CBI
                 );
                 sqlx::query(&sql)
                     .bind(column(chunk, |(g, _)| g.0.as_str()))
                     .bind(column(chunk, |(g, _)| g.1))
                     .bind(column(chunk, |(g, _)| g.2.as_str()))
-                    .bind(column(chunk, |(_, r)| r.0.as_str()))
-                    .bind(column(chunk, |(_, r)| r.1))
-                    .bind(column(chunk, |(_, r)| r.2))
+                    .bind(column(chunk, |(_, r)| r.province.as_str()))
+                    .bind(column(chunk, |(_, r)| r.cbi))
+                    .bind(column(chunk, |(_, r)| r.rank))
+                    .bind(column(chunk, |(_, r)| r.scores[0]))
+                    .bind(column(chunk, |(_, r)| r.scores[1]))
+                    .bind(column(chunk, |(_, r)| r.scores[2]))
+                    .bind(column(chunk, |(_, r)| r.scores[3]))
                     .execute(&mut **c)
                     .await?;
             }
             Conn::Lite(c) => {
                 let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(cells::INSERT_CBI);
-                insert.push_values(chunk, |mut row, (group, (province, cbi, rank))| {
+                insert.push_values(chunk, |mut row, (group, r)| {
                     row.push_bind(&group.0)
                         .push_bind(group.1)
                         .push_bind(&group.2)
-                        .push_bind(province)
-                        .push_bind(*cbi)
-                        .push_bind(*rank);
+                        .push_bind(&r.province)
+                        .push_bind(r.cbi)
+                        .push_bind(r.rank)
+                        .push_bind(r.scores[0])
+                        .push_bind(r.scores[1])
+                        .push_bind(r.scores[2])
+                        .push_bind(r.scores[3]);
                 });
                 insert.push(CONFLICT);
                 insert.build().execute(&mut **c).await?;
@@ -490,4 +501,27 @@ pub(crate) async fn upsert_cbi(
         }
     }
     Ok(())
+}
+
+/// The groups with a CBI row written before its scores were stored (migration 0011): a
+/// stored CBI averages at least one score, so a row with none is such a row.
+pub(crate) async fn groups_without_scores(
+    conn: &mut Conn<'_>,
+) -> Result<Vec<GroupKey>, StoreError> {
+    const SQL: &str = "SELECT DISTINCT geography, year, procedure_code FROM index_cbi \
+        WHERE score_days IS NULL AND score_cost IS NULL AND score_informal IS NULL \
+        AND score_on_time IS NULL ORDER BY geography, year, procedure_code";
+    Ok(on_conn!(conn, c, DB => sqlx::query_as(SQL).fetch_all(c).await)?)
+}
+
+/// What the CBI needs of each stored cell of a group, in province order.
+pub(crate) async fn group_rows(
+    conn: &mut Conn<'_>,
+    group: &GroupKey,
+) -> Result<Vec<cells::GroupRow>, StoreError> {
+    const SQL: &str = "SELECT province_code, suppressed, median_days, median_cost, \
+        informal_payment_rate, on_time_rate FROM index_cells \
+        WHERE geography = $1 AND year = $2 AND procedure_code = $3 ORDER BY province_code";
+    Ok(on_conn!(conn, c, DB => sqlx::query_as(SQL)
+        .bind(&group.0).bind(group.1).bind(&group.2).fetch_all(c).await)?)
 }

@@ -1,0 +1,1 @@
+../shared/0011_index_cbi_scores.sql
