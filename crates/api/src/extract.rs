@@ -155,7 +155,7 @@ fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Principal, 
     let state = req.app_data::<web::Data<AppState>>().cloned();
     Box::pin(async move {
         let token = token?;
-        let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+        let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
         state
             .tokens
             .authenticate(&state.db, &token)

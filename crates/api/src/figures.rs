@@ -133,7 +133,7 @@ pub(crate) async fn index_page(
 pub(crate) fn csv_of(items: &[IndexCell]) -> Result<Vec<u8>, ApiError> {
     let mut body = crate::page::csv_header(&CSV_COLUMNS)?.to_vec();
     body.extend_from_slice(
-        &crate::page::csv_chunk(&CSV_COLUMNS, items).map_err(ApiError::Internal)?,
+        &crate::page::csv_chunk(&CSV_COLUMNS, items).map_err(ApiError::internal)?,
     );
     Ok(body)
 }

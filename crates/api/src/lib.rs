@@ -193,7 +193,7 @@ async fn problem_safety_net(
         404 => ApiError::NotFound("no such endpoint; see /openapi.json".into()),
         415 => ApiError::UnsupportedMediaType,
         401 => ApiError::Unauthorized("a valid bearer token is required"),
-        s if s >= 500 => ApiError::Internal(format!("framework error with status {s}")),
+        s if s >= 500 => ApiError::internal(format!("framework error with status {s}")),
         _ => {
             let text = res
                 .into_body()

@@ -107,7 +107,7 @@ impl Limits {
         let known = self
             .filed
             .lock()
-            .map_err(|_| ApiError::Internal("daily cap lock poisoned".into()))?
+            .map_err(|_| ApiError::internal("daily cap lock poisoned"))?
             .contains_key(&(filer, day));
         let seed = if known {
             0
@@ -117,7 +117,7 @@ impl Limits {
         let mut filed = self
             .filed
             .lock()
-            .map_err(|_| ApiError::Internal("daily cap lock poisoned".into()))?;
+            .map_err(|_| ApiError::internal("daily cap lock poisoned"))?;
         filed.retain(|(_, d), _| *d >= day);
         let count = filed.entry((filer, day)).or_insert(seed);
         if *count >= cap {

@@ -283,13 +283,11 @@ impl<T: Serialize + 'static> List<T> {
 
 pub fn csv_header(columns: &[&str]) -> Result<web::Bytes, ApiError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    writer
-        .write_record(columns)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    writer.write_record(columns).map_err(ApiError::internal)?;
     writer
         .into_inner()
         .map(web::Bytes::from)
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(ApiError::internal)
 }
 
 /// CSV lines of `rows`, one field per column, from each row's JSON form: so every dataset

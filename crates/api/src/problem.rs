@@ -5,11 +5,13 @@
 //! (`ResponseError::error_response`). Validation problems carry an `errors` array naming each
 //! field (a JSON pointer into the body, or a parameter name) and the rule it broke.
 
+use std::sync::Arc;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use redtape_domain::submission::SubmissionError;
 use redtape_domain::{FieldViolation, Violations};
-use redtape_store::{CommandError, StoreError};
+use redtape_store::{Cause, CommandError, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -136,10 +138,28 @@ pub enum ApiError {
     /// A rate limit or a daily cap refused the request; retry after `retry_after` seconds.
     #[error("{detail}")]
     TooManyRequests { detail: String, retry_after: u64 },
+    /// A dependency (the database) does not answer: 503 with `Retry-After`; the cause is
+    /// logged.
     #[error("the service is temporarily unavailable; retry shortly")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
+    /// A bug or a broken invariant: 500; the cause is logged with its sources, never shown.
     #[error("an unexpected error occurred; it has been logged")]
-    Internal(String),
+    Internal(#[source] Cause),
+}
+
+/// An error and every error under it, `: `-separated: what the log shows of a cause.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Display for ProblemField {
@@ -154,6 +174,16 @@ impl std::fmt::Display for ProblemField {
 }
 
 impl ApiError {
+    /// A 500 whose cause (an error, kept with its sources, or a message) is logged.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(Cause::from(cause.into()))
+    }
+
+    /// A 503 whose cause (an error, kept with its sources, or a message) is logged.
+    pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Unavailable(Cause::from(cause.into()))
+    }
+
     /// Another change to the same record won the race: retrying is safe.
     pub fn concurrent_change() -> Self {
         ApiError::Conflict {
@@ -283,9 +313,11 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            ApiError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            ApiError::Internal(cause) => {
+                tracing::error!(cause = %Chain(cause.as_ref()), "internal error")
+            }
             ApiError::Unavailable(cause) => {
-                tracing::warn!(cause = %cause, "dependency unavailable")
+                tracing::warn!(cause = %Chain(cause.as_ref()), "dependency unavailable")
             }
             _ => {}
         }
@@ -326,12 +358,15 @@ impl From<Violations> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Connect(e) => ApiError::Unavailable(e.to_string()),
-            StoreError::Sql(sqlx_error) if is_unavailable(&sqlx_error) => {
-                ApiError::Unavailable(sqlx_error.to_string())
-            }
-            other => ApiError::Internal(other.to_string()),
+        let unavailable = match &e {
+            StoreError::Connect(_) => true,
+            StoreError::Sql(sqlx_error) => is_unavailable(sqlx_error),
+            _ => false,
+        };
+        if unavailable {
+            ApiError::Unavailable(Arc::new(e))
+        } else {
+            ApiError::Internal(Arc::new(e))
         }
     }
 }
@@ -454,6 +489,29 @@ pub enum ReadProblems {
 mod tests {
     use super::*;
 
+    #[test]
+    fn causes_are_kept_with_their_sources() {
+        // A pool timeout is the database not answering: a 503 whose cause is the sqlx error.
+        let command: CommandError = redtape_store::db::SqlxError::PoolTimedOut.into();
+        let e = ApiError::from(command);
+        assert!(matches!(e, ApiError::Unavailable(_)));
+        let source = std::error::Error::source(&e).unwrap();
+        assert_eq!(
+            Chain(source).to_string(),
+            "pool timed out while waiting for an open connection"
+        );
+        // A message alone is a cause too; the client never sees it.
+        let e = ApiError::internal("bad status \"x\"");
+        assert_eq!(
+            e.problem().detail,
+            "an unexpected error occurred; it has been logged"
+        );
+        assert_eq!(
+            Chain(std::error::Error::source(&e).unwrap()).to_string(),
+            "bad status \"x\""
+        );
+    }
+
     /// One error of every kind. The match below is exhaustive: a new variant does not compile
     /// until it is listed here, and then the documentation test checks it.
     fn one_of_each() -> Vec<ApiError> {
@@ -477,8 +535,8 @@ mod tests {
                 detail: String::new(),
                 retry_after: 1,
             },
-            ApiError::Unavailable(String::new()),
-            ApiError::Internal(String::new()),
+            ApiError::unavailable(""),
+            ApiError::internal(""),
         ];
         all.extend(Conflict::ALL.map(|kind| ApiError::Conflict {
             kind,

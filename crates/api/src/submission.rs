@@ -113,7 +113,7 @@ impl SubmissionView {
     pub(crate) fn of(id: Uuid, history: &SubmissionHistory) -> Result<SubmissionView, ApiError> {
         let state = &history.state;
         let (Some(report), Some(filed_at)) = (&state.report, state.filed_at) else {
-            return Err(ApiError::Internal(format!(
+            return Err(ApiError::internal(format!(
                 "submission {id} has events but no report"
             )));
         };
@@ -218,7 +218,7 @@ pub(crate) fn view_outcome(
     Ok(Outcome {
         status,
         location: Some(format!("/v1/submissions/{id}")),
-        body: serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))?,
+        body: serde_json::to_string(&view).map_err(ApiError::internal)?,
     })
 }
 

@@ -23,6 +23,7 @@ use crate::db::Db;
 use crate::group_commit::GroupCommitRepository;
 use crate::idempotency::Answer;
 use crate::writer::{Write, WriteError, Writer};
+use crate::Cause;
 
 /// Why a command did not commit, for any aggregate: `E` is its rule error (submissions by
 /// default). The API maps this type, never a cqrs-es one, so a store failure is classified
@@ -40,11 +41,30 @@ pub enum CommandError<E: std::error::Error = SubmissionError> {
     #[error("another request with this Idempotency-Key was answered first")]
     KeyTaken,
     /// The database could not be reached (503).
-    #[error("the event store is unavailable: {0}")]
-    Unavailable(String),
+    #[error("the event store is unavailable")]
+    Unavailable(#[source] Cause),
     /// Anything else (500): logged with its cause, reported without internals.
-    #[error("unexpected event store error: {0}")]
-    Internal(String),
+    #[error("unexpected event store error")]
+    Internal(#[source] Cause),
+}
+
+/// A database error is a 503 when the database could not be reached
+/// ([`crate::db::is_unavailable`]), else a 500; the error itself is kept as the cause.
+impl<E: std::error::Error> From<sqlx::Error> for CommandError<E> {
+    fn from(e: sqlx::Error) -> Self {
+        if crate::db::is_unavailable(&e) {
+            CommandError::Unavailable(Arc::new(e))
+        } else {
+            CommandError::Internal(Arc::new(e))
+        }
+    }
+}
+
+/// An event that cannot be serialized is a bug (500).
+impl<E: std::error::Error> From<cqrs_es::persist::PersistenceError> for CommandError<E> {
+    fn from(e: cqrs_es::persist::PersistenceError) -> Self {
+        CommandError::Internal(Arc::new(e))
+    }
 }
 
 impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
@@ -52,8 +72,8 @@ impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
         match e {
             AggregateError::UserError(rule) => CommandError::Rule(rule),
             AggregateError::AggregateConflict => CommandError::Conflict,
-            AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
-            AggregateError::DeserializationError(e) => CommandError::Internal(e.to_string()),
+            AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.into()),
+            AggregateError::DeserializationError(e) => CommandError::Internal(e.into()),
             AggregateError::UnexpectedError(e) => unexpected(e),
         }
     }
@@ -68,9 +88,9 @@ fn unexpected<E: std::error::Error>(
     if e.downcast_ref::<sqlx::Error>()
         .is_some_and(crate::db::is_unavailable)
     {
-        CommandError::Unavailable(e.to_string())
+        CommandError::Unavailable(e.into())
     } else {
-        CommandError::Internal(e.to_string())
+        CommandError::Internal(e.into())
     }
 }
 
@@ -157,16 +177,13 @@ async fn decide<A: Aggregate>(
     })
 }
 
-/// The events of one aggregate, in sequence order; empty if it has none.
+/// The events of one aggregate, in sequence order; empty if it has none. Loading applies no
+/// rule, so the error is classified like any command's ([`CommandError::from`]).
 async fn events_of<A: Aggregate>(
     store: &Store<A>,
     id: &str,
-) -> Result<Vec<EventEnvelope<A>>, CommandError> {
-    on_store!(store, store => store.load_events(id).await).map_err(|e| match e {
-        AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
-        AggregateError::UnexpectedError(e) => unexpected(e),
-        other => CommandError::Internal(other.to_string()),
-    })
+) -> Result<Vec<EventEnvelope<A>>, CommandError<A::Error>> {
+    Ok(on_store!(store, store => store.load_events(id).await)?)
 }
 
 /// The command side for submissions.
@@ -259,10 +276,7 @@ impl Submissions {
                 payload,
                 metadata: metadata.clone(),
             };
-            events.push(
-                SerializedEvent::try_from(&envelope)
-                    .map_err(|e| CommandError::Internal(e.to_string()))?,
-            );
+            events.push(SerializedEvent::try_from(&envelope)?);
             envelopes.push(envelope);
         }
         Ok(Decided {
@@ -352,18 +366,14 @@ impl Submissions {
                         payload: event,
                         metadata: metadata.clone(),
                     };
-                    rows.push(
-                        cqrs_es::persist::SerializedEvent::try_from(&envelope)
-                            .map_err(|e| CommandError::Internal(e.to_string()))?,
-                    );
+                    rows.push(cqrs_es::persist::SerializedEvent::try_from(&envelope)?);
                 }
             }
         }
         let appended = rows.len() as u64;
-        let unavailable = |e: sqlx::Error| CommandError::Unavailable(e.to_string());
         macro_rules! append {
             ($pool:expr, $database:ty) => {{
-                let mut tx = $pool.begin().await.map_err(unavailable)?;
+                let mut tx = $pool.begin().await?;
                 // 7 binds per event: far below both drivers' limits.
                 for chunk in rows.chunks(1000) {
                     let mut insert = sqlx::QueryBuilder::<$database>::new(
@@ -379,13 +389,9 @@ impl Submissions {
                             .push_bind(&e.payload)
                             .push_bind(&e.metadata);
                     });
-                    insert
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| CommandError::Internal(e.to_string()))?;
+                    insert.build().execute(&mut *tx).await?;
                 }
-                tx.commit().await.map_err(unavailable)?;
+                tx.commit().await?;
             }};
         }
         match &self.db {
@@ -453,7 +459,10 @@ impl Procedures {
     }
 
     /// A procedure's timeline from its events; `None` if it was never registered.
-    pub async fn timeline(&self, code: &str) -> Result<Option<ProcedureTimeline>, CommandError> {
+    pub async fn timeline(
+        &self,
+        code: &str,
+    ) -> Result<Option<ProcedureTimeline>, CommandError<ProcedureError>> {
         let envelopes = events_of(&self.store, code).await?;
         if envelopes.is_empty() {
             return Ok(None);
@@ -471,7 +480,7 @@ impl Procedures {
         &self,
         seed: &redtape_domain::ProcedureCatalogue,
         effective_from: chrono::NaiveDate,
-    ) -> Result<usize, CommandError> {
+    ) -> Result<usize, CommandError<ProcedureError>> {
         let mut registered = 0;
         for procedure in seed.iter() {
             let code = procedure.code.as_str().to_string();
@@ -487,11 +496,20 @@ impl Procedures {
                 // Another process seeding at the same moment registered it first.
                 Err(CommandError::Conflict) => {}
                 Err(CommandError::Unavailable(e)) => return Err(CommandError::Unavailable(e)),
-                Err(e) => return Err(CommandError::Internal(format!("seeding {code}: {e}"))),
+                Err(e) => return Err(CommandError::Internal(Arc::new(Seeding { code, error: e }))),
             }
         }
         Ok(registered)
     }
+}
+
+/// A seed procedure that could not be registered, with why.
+#[derive(Debug, thiserror::Error)]
+#[error("seeding procedure {code}")]
+struct Seeding {
+    code: String,
+    #[source]
+    error: CommandError<ProcedureError>,
 }
 
 /// The command side for annual releases; also their only reader, since a release's documents
@@ -521,11 +539,11 @@ impl Releases {
             .into_iter()
             .next()
             .map(|e| e.payload)
-            .ok_or_else(|| CommandError::Internal("publication committed nothing".into()))
+            .ok_or_else(|| CommandError::Internal(crate::because("publication committed nothing")))
     }
 
     /// The year's state (how many revisions, the latest one's hash).
-    pub async fn state(&self, year: i32) -> Result<Release, CommandError> {
+    pub async fn state(&self, year: i32) -> Result<Release, CommandError<ReleaseError>> {
         let mut state = Release::default();
         for envelope in events_of(&self.store, &year.to_string()).await? {
             state.apply(envelope.payload);
@@ -534,7 +552,10 @@ impl Releases {
     }
 
     /// Every revision of a year, oldest first.
-    pub async fn revisions(&self, year: i32) -> Result<Vec<ReleaseEvent>, CommandError> {
+    pub async fn revisions(
+        &self,
+        year: i32,
+    ) -> Result<Vec<ReleaseEvent>, CommandError<ReleaseError>> {
         Ok(events_of(&self.store, &year.to_string())
             .await?
             .into_iter()
@@ -543,17 +564,19 @@ impl Releases {
     }
 
     /// The years with at least one release, ascending.
-    pub async fn years(&self) -> Result<Vec<i32>, CommandError> {
+    pub async fn years(&self) -> Result<Vec<i32>, CommandError<ReleaseError>> {
         let ids: Vec<(String,)> = crate::on_pool!(&self.db, pool =>
             sqlx::query_as("SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1")
                 .bind(<Release as Aggregate>::TYPE)
-                .fetch_all(pool).await)
-        .map_err(|e| CommandError::Unavailable(e.to_string()))?;
+                .fetch_all(pool).await)?;
         let mut years: Vec<i32> = ids
             .into_iter()
             .map(|(id,)| {
-                id.parse()
-                    .map_err(|_| CommandError::Internal(format!("release id {id:?} is not a year")))
+                id.parse().map_err(|_| {
+                    CommandError::Internal(crate::because(format!(
+                        "release id {id:?} is not a year"
+                    )))
+                })
             })
             .collect::<Result<_, _>>()?;
         years.sort_unstable();

@@ -66,8 +66,8 @@ impl<R: PersistedEventRepository> PersistedEventRepository for GroupCommitReposi
         };
         self.writer.write(write).await.map_err(|e| match e {
             WriteError::Conflict => PersistenceError::OptimisticLockError,
-            WriteError::Unavailable(e) => PersistenceError::ConnectionError(e.into()),
-            other => PersistenceError::UnknownError(other.to_string().into()),
+            WriteError::Unavailable(cause) => PersistenceError::ConnectionError(Box::new(cause)),
+            other => PersistenceError::UnknownError(Box::new(other)),
         })
     }
 

@@ -44,6 +44,17 @@ pub use commands::{CommandError, Decided, Procedures, Releases, SubmissionHistor
 pub use db::{Backend, Db};
 pub use projector::Projector;
 
+/// The cause of a failure, kept whole (its own sources included) for the log, never flattened
+/// into a message; shared, so an error that reaches every waiter of one group commit stays
+/// cloneable.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// A cause that is only a message: a broken invariant with no underlying error.
+pub fn because(message: impl Into<String>) -> Cause {
+    let boxed: Box<dyn std::error::Error + Send + Sync> = message.into().into();
+    boxed.into()
+}
+
 /// Errors of the storage layer. The API maps them once to problem+json (a 503 for an
 /// unavailable database, never a panic).
 #[derive(Debug, thiserror::Error)]

@@ -47,18 +47,18 @@ pub enum WriteError {
     /// Another request with the same `Idempotency-Key` stored its answer first.
     #[error("another request with this Idempotency-Key was answered first")]
     KeyTaken,
-    #[error("the event store is unavailable: {0}")]
-    Unavailable(String),
-    #[error("event store error: {0}")]
-    Internal(String),
+    #[error("the event store is unavailable")]
+    Unavailable(#[source] crate::Cause),
+    #[error("event store error")]
+    Internal(#[source] crate::Cause),
 }
 
 impl From<sqlx::Error> for WriteError {
     fn from(e: sqlx::Error) -> Self {
         if crate::db::is_unavailable(&e) {
-            WriteError::Unavailable(e.to_string())
+            WriteError::Unavailable(std::sync::Arc::new(e))
         } else {
-            WriteError::Internal(e.to_string())
+            WriteError::Internal(std::sync::Arc::new(e))
         }
     }
 }
@@ -92,10 +92,10 @@ impl Writer {
         self.jobs
             .send(Job { write, reply })
             .await
-            .map_err(|_| WriteError::Internal("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| WriteError::Internal("the writer stopped before answering".into()))?
+            .map_err(|_| WriteError::Internal(crate::because("the writer has stopped")))?;
+        answer.await.map_err(|_| {
+            WriteError::Internal(crate::because("the writer stopped before answering"))
+        })?
     }
 }
 

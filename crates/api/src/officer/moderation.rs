@@ -104,9 +104,9 @@ pub struct QueueItem {
 impl QueueItem {
     fn of(row: QueueRow) -> Result<QueueItem, ApiError> {
         let status = Status::parse(&row.status)
-            .ok_or_else(|| ApiError::Internal(format!("bad status {:?}", row.status)))?;
+            .ok_or_else(|| ApiError::internal(format!("bad status {:?}", row.status)))?;
         let id = Uuid::parse_str(&row.submission_id)
-            .map_err(|e| ApiError::Internal(format!("bad id {:?}: {e}", row.submission_id)))?;
+            .map_err(|e| ApiError::internal(format!("bad id {:?}: {e}", row.submission_id)))?;
         Ok(QueueItem {
             id,
             kind: row.kind,
@@ -371,8 +371,7 @@ pub async fn audit_trail(
                 token_id: meta("token_id"),
                 request_id: meta("request_id"),
                 idempotency_key: meta("idempotency_key"),
-                data: serde_json::to_value(&e.event)
-                    .map_err(|err| ApiError::Internal(err.to_string()))?,
+                data: serde_json::to_value(&e.event).map_err(ApiError::internal)?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;

@@ -88,15 +88,14 @@ async fn administer(
                 .procedures
                 .timeline(&code)
                 .await?
-                .ok_or_else(|| ApiError::Internal(format!("procedure {code} has no events")))?;
+                .ok_or_else(|| ApiError::internal(format!("procedure {code} has no events")))?;
             let view = ProcedureView::of(&timeline)
-                .ok_or_else(|| ApiError::Internal(format!("procedure {code} is not registered")))?;
+                .ok_or_else(|| ApiError::internal(format!("procedure {code} is not registered")))?;
             Ok(Handled {
                 outcome: Outcome {
                     status,
                     location: Some(format!("/v1/procedures/{code}")),
-                    body: serde_json::to_string(&view)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                    body: serde_json::to_string(&view).map_err(ApiError::internal)?,
                 },
                 answered: false,
             })

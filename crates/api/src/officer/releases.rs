@@ -33,7 +33,7 @@ impl From<ReleaseError> for ApiError {
             ReleaseError::WrongRevision { .. } => ApiError::concurrent_change(),
             ReleaseError::Empty(_) => ApiError::parameter("year", "no_data", e.to_string()),
             // The service builds the CSV itself: one it cannot read is a bug.
-            ReleaseError::BadCsv(_) => ApiError::Internal(e.to_string()),
+            ReleaseError::BadCsv(_) => ApiError::internal(e),
         }
     }
 }
@@ -89,8 +89,8 @@ pub async fn publish(
         Creates::Other,
         |_, _| async move {
             if !state.projector.settle(SETTLE).await? {
-                return Err(ApiError::Unavailable(
-                    "the figures are still being brought up to date".into(),
+                return Err(ApiError::unavailable(
+                    "the figures are still being brought up to date",
                 ));
             }
             let revision = state.releases.state(year).await?.revisions + 1;
@@ -102,7 +102,7 @@ pub async fn publish(
                 item.provisional = false;
             }
             let csv = String::from_utf8(csv_of(&items)?)
-                .map_err(|e| ApiError::Internal(format!("CSV is not UTF-8: {e}")))?;
+                .map_err(|e| ApiError::internal(format!("CSV is not UTF-8: {e}")))?;
             let generated_at = now();
             let methodology_version = redtape_index::METHODOLOGY_VERSION;
             let mut json = serde_json::to_string_pretty(&ReleaseDocument {
@@ -113,7 +113,7 @@ pub async fn publish(
                 csv_sha256: &sha256_hex(csv.as_bytes()),
                 items: &items,
             })
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(ApiError::internal)?;
             json.push('\n');
             let command = ReleaseCommand::Publish {
                 year,
@@ -132,8 +132,7 @@ pub async fn publish(
                 outcome: Outcome {
                     status: StatusCode::CREATED,
                     location: Some(format!("/v1/releases/{year}/{revision}")),
-                    body: serde_json::to_string(&view)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                    body: serde_json::to_string(&view).map_err(ApiError::internal)?,
                 },
                 answered: false,
             })

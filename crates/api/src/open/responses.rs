@@ -123,7 +123,7 @@ pub async fn response_statistics(
                     Some(ResponseStatus::Resolved) => latest.resolved += n,
                     Some(ResponseStatus::NotActionable) => latest.not_actionable += n,
                     None => {
-                        return Err(ApiError::Internal(format!(
+                        return Err(ApiError::internal(format!(
                             "responses row with status {status:?}"
                         )))
                     }

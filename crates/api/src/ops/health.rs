@@ -64,8 +64,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     // database does (a pool still trying to connect would otherwise hold the probe).
     let lag = actix_web::rt::time::timeout(READY_WITHIN, redtape_store::projector::lag(&state.db))
         .await
-        .map_err(|_| ApiError::Unavailable("the store did not answer within 1 s".into()))?
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        .map_err(|_| ApiError::unavailable("the store did not answer within 1 s"))?
+        .map_err(ApiError::unavailable)?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(Health {
