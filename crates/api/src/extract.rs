@@ -52,7 +52,7 @@ pub fn parse_json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result
                     pointer: Some(pointer),
                     parameter: None,
                     rule: "control_characters".into(),
-                    detail: redtape_domain::submission::moderation::CONTROL_CHARACTERS.into(),
+                    detail: redtape_domain::values::CONTROL_CHARACTERS.into(),
                 })
                 .collect(),
         ),

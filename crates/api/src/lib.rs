@@ -22,6 +22,7 @@
 //!   publish them.
 //! - [`submission`]: the submission view, visibility and changes, for business and officer
 //!   handlers.
+//! - [`datasets`]: every published dataset and its columns (the dictionary's, the CSV's).
 //! - [`params`]: typed query parameters, parsed once, refusals naming parameter and rule.
 //! - [`page`]: keyset pages of any list in JSON, CSV or NDJSON.
 //! - [`conditional`]: ETag, 304 and the licence link on open data.
@@ -40,6 +41,7 @@
 pub mod body;
 pub mod business;
 pub mod conditional;
+pub mod datasets;
 pub mod extract;
 pub mod figures;
 pub mod idempotency;

@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use crate::open::dictionary::DatasetId;
+use crate::datasets::DatasetId;
 use crate::params::{self, FromQuery, QueryString};
 use crate::problem::ApiError;
 
@@ -253,7 +253,7 @@ impl<T: Serialize + 'static> List<T> {
         if let Some(next) = &self.next {
             response.insert_header((header::LINK, next_link(next)));
         }
-        let columns = crate::open::dictionary::columns_of(self.dataset);
+        let columns = crate::datasets::columns_of(self.dataset);
         let header_line = csv_header(&columns)?;
         match format {
             Format::Json => Ok(response.json(Paged {

@@ -90,6 +90,10 @@ pub fn forbidden_control(c: char) -> bool {
     c.is_control() && !matches!(c, '\t' | '\n' | '\r')
 }
 
+/// The detail of every `control_characters` violation.
+pub const CONTROL_CHARACTERS: &str =
+    "must not contain control characters other than tab and newline";
+
 /// Free text written by the filer. Never published (methodology §4); at most 4,000 characters
 /// (Unicode scalar values, so Vietnamese diacritics count once), not blank.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,11 +115,7 @@ impl Narrative {
             ));
         }
         if trimmed.chars().any(forbidden_control) {
-            return Err(violation(
-                pointer,
-                "control_characters",
-                crate::submission::moderation::CONTROL_CHARACTERS,
-            ));
+            return Err(violation(pointer, "control_characters", CONTROL_CHARACTERS));
         }
         Ok(Self(trimmed.to_string()))
     }

@@ -223,6 +223,9 @@ pub(crate) use bind_cell;
 pub(crate) const DELETE: &str = "DELETE FROM index_cells WHERE geography = $1 AND year = $2 \
     AND procedure_code = $3 AND province_code = $4";
 
+/// A cell to write: its key, statistics, and whether its intervals are due a refresh.
+pub(crate) type Published = (CellKey, redtape_index::cell::CellStats, bool);
+
 /// A group of cells compared by the CBI: (geography, year, procedure code).
 pub type GroupKey = (String, i32, String);
 

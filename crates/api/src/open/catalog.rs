@@ -8,7 +8,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use redtape_domain::release::{sha256_hex, ReleaseEvent};
 use serde_json::{json, Value};
 
-use crate::open::dictionary::DatasetId;
+use crate::datasets::DatasetId;
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -67,7 +67,7 @@ pub async fn catalog(
     let licence = json!({"@id": state.licence.url});
     let years = redtape_store::cells::year_range(&state.db).await?;
     let dictionary = format!("{base}/v1/dictionary");
-    let mut datasets: Vec<Value> = crate::open::dictionary::datasets()
+    let mut datasets: Vec<Value> = crate::datasets::datasets()
         .into_iter()
         .map(|d| {
             let url = format!("{base}{}", d.url);

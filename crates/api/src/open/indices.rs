@@ -10,10 +10,10 @@ use redtape_index::rounding;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::datasets::DatasetId;
 use crate::figures::{
     composites, index_page, province_name, trend_points, IndexCell, ProvinceComposite, TrendPoint,
 };
-use crate::open::dictionary::DatasetId;
 use crate::page::{List, ListParams, Live, Paged};
 use crate::params::{self, FromQuery, Query, QueryString};
 use crate::problem::{ApiError, Problem};

@@ -8,7 +8,7 @@ use redtape_domain::{Geography, ProcedureCode, Provinces};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::open::dictionary::DatasetId;
+use crate::datasets::DatasetId;
 use crate::page::{List, ListParams, Paged};
 use crate::params::{self, FromQuery, Query, QueryString};
 use crate::problem::{ApiError, Problem};

@@ -6,7 +6,7 @@ use redtape_domain::{Geography, ProcedureLevel, Provinces};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::open::dictionary::DatasetId;
+use crate::datasets::DatasetId;
 use crate::page::{List, ListParams, Paged, Rows};
 use crate::params::{FromQuery, Query, QueryString};
 use crate::problem::{ApiError, Problem};

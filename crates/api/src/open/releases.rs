@@ -10,8 +10,8 @@ use redtape_domain::release::{sha256_hex, CellChange, ReleaseEvent};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::datasets::DatasetId;
 use crate::figures::IndexCell;
-use crate::open::dictionary::DatasetId;
 use crate::page::{List, ListParams, Paged, Rows};
 use crate::params::{self, Query};
 use crate::problem::{ApiError, Problem};

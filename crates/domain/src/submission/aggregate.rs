@@ -276,7 +276,7 @@ fn reason(
         Some(t) if t.chars().any(crate::values::forbidden_control) => Err(Violations::single(
             pointer,
             "control_characters",
-            crate::submission::moderation::CONTROL_CHARACTERS,
+            crate::values::CONTROL_CHARACTERS,
         )),
         other => Ok(other),
     }

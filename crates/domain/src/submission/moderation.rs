@@ -112,14 +112,14 @@ pub(crate) fn bounded(v: &mut Violations, pointer: &str, text: &str, max: usize)
             format!("must be at most {max} characters"),
         );
     } else if text.chars().any(crate::values::forbidden_control) {
-        v.push(pointer, "control_characters", CONTROL_CHARACTERS);
+        v.push(
+            pointer,
+            "control_characters",
+            crate::values::CONTROL_CHARACTERS,
+        );
     }
     text.to_string()
 }
-
-/// The detail of every `control_characters` violation.
-pub const CONTROL_CHARACTERS: &str =
-    "must not contain control characters other than tab and newline";
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,8 @@
 //! The filing scenario: closed-loop clients filing timings over HTTP, sampled per window,
 //! with the hot cell and reforms during the run; the checks of throughput, flatness and lag.
+//!
+//! About 630 lines, one scenario: the load, the sampler and the checks share the run's state,
+//! and a check is only meaningful read next to how its figure was sampled.
 
 use super::*;
 

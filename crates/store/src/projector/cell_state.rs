@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
 use redtape_index::cell::running::RunningCell;
-use redtape_index::cell::{CellStats, Interval};
+use redtape_index::cell::Interval;
 
 use super::sql::{self, Conn};
+use crate::cells::Published;
 use crate::cells::{self, CellKey, GroupKey, Methodology, Placed};
 use crate::StoreError;
 
@@ -38,9 +39,6 @@ struct Cell {
     /// The intervals last computed, and when; `None` until first computed.
     intervals: Option<(Option<Interval>, Option<Interval>, Instant)>,
 }
-
-/// A cell to write: its key, statistics, and whether its intervals are due a refresh.
-pub(crate) type Published = (CellKey, CellStats, bool);
 
 /// The running state of every cell with an included observation.
 #[derive(Debug, Default)]

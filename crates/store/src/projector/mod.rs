@@ -20,6 +20,10 @@
 //! - [`rebuild`] and [`replay`]: the whole log replayed into emptied read models, and on
 //!   PostgreSQL [`swap`]: observations copied into a fresh table swapped in at commit;
 //! - [`run`]: the loop that projects whenever woken, and refreshes intervals when idle.
+//!
+//! This file (about 530 lines) keeps the [`Projector`]'s transactions: where each one begins,
+//! what it locks and when it commits, on both stores. They are read together to check that
+//! no batch can interleave with another or with a rebuild, so they stay in one place.
 
 mod cell_state;
 mod live;

@@ -11,9 +11,10 @@ use futures::TryStreamExt;
 use redtape_index::cell::running::RunningCell;
 use redtape_index::cell::CellStats;
 
-use super::cell_state::{CellState, Published};
+use super::cell_state::CellState;
 use super::replay::Replay;
 use super::sql::{self, on_conn, Conn, LoggedEvent, NewRow};
+use crate::cells::Published;
 use crate::cells::{self, CellKey, Methodology};
 use crate::StoreError;
 

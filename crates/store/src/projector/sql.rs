@@ -4,10 +4,13 @@
 //! binds work on SQLite too), so each function matches on [`Conn`] and runs the same body in
 //! both arms through [`on_conn!`]. Only the checkpoint lock and the commit-order read differ
 //! between the stores, and those are named constants below.
+//!
+//! About 530 lines: the projector's whole vocabulary of statements, kept in one file so an
+//! index or a schema change is checked against every statement that uses the table.
 
 use std::collections::HashMap;
 
-use super::cell_state::Published;
+use crate::cells::Published;
 use crate::cells::{self, CellKey, GroupKey, Placed};
 use crate::observations::ReportColumns;
 use crate::StoreError;

@@ -1,4 +1,7 @@
 //! Business rules as given(events) / when(command) / then(events or error).
+//!
+//! A test file (about 640 lines): one case per rule of the aggregate, in the order of the
+//! rules in `aggregate.rs`, so a missing case shows as a gap.
 
 use std::sync::Arc;
 
