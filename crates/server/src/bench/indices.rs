@@ -15,10 +15,18 @@ pub struct IndicesReport {
     pub latency: Latency,
 }
 
+/// Rebuild throughput target (issue 3), judged on a store of at least a million submissions:
+/// a smaller one spends too much of its time on fixed costs to say anything.
+const MIN_REBUILD_EVENTS_PER_S: f64 = 20_000.0;
+const REBUILD_JUDGED_FROM: usize = 1_000_000;
+/// One-cell `GET /v1/indices` latency target (issue 3).
+const MAX_P99_MS: f64 = 5.0;
+
+/// The table of every store's figures, then the checks of the targets.
 pub(super) async fn indices_table(
     stores: &[&'static str],
     args: &BenchArgs,
-) -> Result<(), BoxError> {
+) -> Result<Vec<Check>, BoxError> {
     let requests = args.requests.unwrap_or(20_000);
     if requests < args.clients {
         return Err("--requests must be at least --clients".into());
@@ -27,6 +35,7 @@ pub(super) async fn indices_table(
         "store     submissions   events  load s  rebuild s  events/s  cells  requests  \
          p50 ms  p99 ms  max ms  errors"
     );
+    let mut reports = Vec::new();
     for store in stores {
         let r = on_fresh_store(store, args, |url| indices(store, url, args, requests)).await?;
         println!(
@@ -44,8 +53,52 @@ pub(super) async fn indices_table(
             r.latency.max_ms,
             r.latency.errors
         );
+        reports.push(r);
     }
-    Ok(())
+    Ok(reports.iter().flat_map(checks).collect())
+}
+
+/// The verdicts of one store's run.
+fn checks(r: &IndicesReport) -> Vec<Check> {
+    let rate = r.events as f64 / r.rebuild_seconds;
+    let rebuild = format!(
+        "{rate:.0} events/s ({} events in {:.2} s; target >= {MIN_REBUILD_EVENTS_PER_S:.0}/s)",
+        r.events, r.rebuild_seconds
+    );
+    vec![
+        if r.submissions >= REBUILD_JUDGED_FROM {
+            Check::new(
+                r.store,
+                "rebuild",
+                rate >= MIN_REBUILD_EVENTS_PER_S,
+                rebuild,
+            )
+        } else {
+            Check::skip(
+                r.store,
+                "rebuild",
+                format!("{rebuild}; judged from {REBUILD_JUDGED_FROM} submissions"),
+            )
+        },
+        Check::new(
+            r.store,
+            "one-cell query p99",
+            r.latency.p99_ms < MAX_P99_MS,
+            format!(
+                "{:.2} ms over {} requests (target < {MAX_P99_MS} ms)",
+                r.latency.p99_ms, r.latency.count
+            ),
+        ),
+        Check::new(
+            r.store,
+            "no failed requests",
+            r.latency.errors == 0,
+            format!(
+                "{} of {} requests failed",
+                r.latency.errors, r.latency.count
+            ),
+        ),
+    ]
 }
 
 pub(super) async fn indices(

@@ -190,7 +190,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
     };
     let mut checks = Vec::new();
     match args.scenario.as_str() {
-        "indices" => return indices::indices_table(stores, &args).await,
+        "indices" => checks.extend(indices::indices_table(stores, &args).await?),
         "memory" => {
             for store in stores {
                 checks.extend(
