@@ -38,7 +38,8 @@ impl Modify for BearerAuth {
 /// - a token-only operation: 401 and 403;
 /// - an operation with parameters or a body: 422; with a body: 400 and 415; any but a GET:
 ///   408 and 413 (a body is read and bounded whether or not one is expected);
-/// - an open-data GET: 304 to a matching `If-None-Match` (see `open::conditional`).
+/// - an open-data GET: 304 to a matching `If-None-Match` (see `conditional`);
+/// - a list (an operation with `format`): its 200 in CSV and NDJSON beside JSON.
 struct EveryStatus;
 
 impl EveryStatus {
@@ -111,6 +112,33 @@ impl EveryStatus {
                 false,
             );
             add("413", "The body is over 64 KiB", false);
+        }
+        // A list (it takes `format`) answers CSV and NDJSON as well as JSON (`page::List`).
+        let list = op
+            .parameters
+            .iter()
+            .flatten()
+            .any(|p| p.name == "format");
+        if let (true, Some(RefOr::T(ok))) = (list, op.responses.responses.get_mut("200")) {
+            for (content_type, description) in [
+                (
+                    "text/csv",
+                    "CSV: a header line with the dictionary's columns, then one line per item",
+                ),
+                ("application/x-ndjson", "NDJSON: one JSON item per line"),
+            ] {
+                ok.content
+                    .entry(content_type.to_string())
+                    .or_insert_with(|| {
+                        ContentBuilder::new()
+                            .schema(Some(
+                                ObjectBuilder::new()
+                                    .schema_type(Type::String)
+                                    .description(Some(description)),
+                            ))
+                            .build()
+                    });
+            }
         }
         if method == "get" && crate::conditional::is_open_data(path) {
             op.responses
