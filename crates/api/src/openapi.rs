@@ -114,11 +114,7 @@ impl EveryStatus {
             add("413", "The body is over 64 KiB", false);
         }
         // A list (it takes `format`) answers CSV and NDJSON as well as JSON (`page::List`).
-        let list = op
-            .parameters
-            .iter()
-            .flatten()
-            .any(|p| p.name == "format");
+        let list = op.parameters.iter().flatten().any(|p| p.name == "format");
         if let (true, Some(RefOr::T(ok))) = (list, op.responses.responses.get_mut("200")) {
             for (content_type, description) in [
                 (
