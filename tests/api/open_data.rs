@@ -451,6 +451,7 @@ async fn profiled_business(app: &TestApp, size: &str, sector: &str) -> String {
     let profile = redtape_domain::filer::FilerProfile {
         size_class: redtape_domain::filer::SizeClass::parse(size),
         sector_section: redtape_domain::filer::SectorSection::parse(sector),
+        ..Default::default()
     };
     redtape_store::tokens::issue_scoped(
         &app.db,

@@ -97,6 +97,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             sector,
         })) => {
             let profile = redtape_domain::filer::FilerProfile {
+                woman_owned: None,
+                ethnic_minority_owned: None,
                 size_class: size_class
                     .map(|s| {
                         redtape_domain::filer::SizeClass::parse(&s)

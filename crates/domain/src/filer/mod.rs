@@ -1,6 +1,9 @@
-//! What a business may tell about itself when it registers as a filer, so figures can later
-//! be split by firm profile (DESIGN.md "Filer"). Both are optional and coarse on purpose: they
-//! are published in the open microdata, and must never single a business out.
+//! Filers (DESIGN.md "Filer"): the profile a business may declare, so figures can be split by
+//! firm profile (METHODOLOGY.md §7), and the [`aggregate`] that records who may file, with
+//! which tokens. Every attribute is optional and coarse on purpose: the profile is published
+//! in the open microdata, and must never single a business out.
+
+pub mod aggregate;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +41,21 @@ impl SizeClass {
 
 /// A VSIC 2018 sector section: one capital letter from A to U.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct SectorSection(char);
+
+impl TryFrom<String> for SectorSection {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        SectorSection::parse(&text).ok_or_else(|| format!("{text:?} is not a VSIC section, A to U"))
+    }
+}
+
+impl From<SectorSection> for String {
+    fn from(s: SectorSection) -> String {
+        s.0.to_string()
+    }
+}
 
 impl SectorSection {
     pub fn parse(text: &str) -> Option<SectorSection> {
@@ -54,16 +71,21 @@ impl SectorSection {
     }
 }
 
-/// A filer's optional profile.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A filer's optional profile: the four attributes of METHODOLOGY.md §7, each `None` when the
+/// business did not declare it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilerProfile {
     pub size_class: Option<SizeClass>,
     pub sector_section: Option<SectorSection>,
+    #[serde(default)]
+    pub woman_owned: Option<bool>,
+    #[serde(default)]
+    pub ethnic_minority_owned: Option<bool>,
 }
 
 impl FilerProfile {
     pub fn is_empty(&self) -> bool {
-        self.size_class.is_none() && self.sector_section.is_none()
+        *self == FilerProfile::default()
     }
 }
 

@@ -1,0 +1,220 @@
+//! The `Filer` aggregate (DESIGN.md "Filer"): an organisation that files, its declared profile
+//! over time, and the tokens it holds. The aggregate id is the filer id, a UUIDv7 that names
+//! nobody.
+//!
+//! - A *business* files about itself. An *intermediary* (a business association, an SME
+//!   support centre) registers member businesses and files on their behalf: a member records
+//!   the intermediary that registered it (`registered_by`), which alone may act for it.
+//! - An enterprise registers once. The store derives its `enterprise_key` (an HMAC-SHA-256 of
+//!   the enterprise code under a server key) and claims the key before the registration
+//!   commits; the code itself never reaches an event, an answer or a log.
+//! - A token is recorded by its hash only, with a label and an optional expiry; a revoked
+//!   token stays revoked, whatever comes after.
+//!
+//! Events carry their schema version ([`EVENT_VERSION`]); a later version that adds a field
+//! reads older events with the field absent.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::FilerProfile;
+use crate::submission::FilerId;
+
+pub const EVENT_VERSION: &str = "1.0";
+
+/// What kind of organisation files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FilerKind {
+    /// Files about itself.
+    Business,
+    /// Registers member businesses and files on their behalf.
+    Intermediary,
+}
+
+/// A token as recorded: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenGrant {
+    pub token_id: Uuid,
+    /// SHA-256 of the token, lower-case hex: enough to recognise it, useless to a thief.
+    pub hash: String,
+    /// A note for administrators (who holds it).
+    pub label: Option<String>,
+    /// After this instant the token is refused; `None`: until revoked.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub enum FilerCommand {
+    Register {
+        kind: FilerKind,
+        enterprise_key: Option<String>,
+        /// The intermediary registering a member business.
+        registered_by: Option<FilerId>,
+        profile: FilerProfile,
+    },
+    ChangeProfile {
+        profile: FilerProfile,
+    },
+    IssueToken {
+        grant: TokenGrant,
+        /// When the command is decided, to refuse an expiry already past.
+        now: DateTime<Utc>,
+    },
+    RevokeToken {
+        token_id: Uuid,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FilerEvent {
+    FilerRegistered {
+        kind: FilerKind,
+        enterprise_key: Option<String>,
+        registered_by: Option<FilerId>,
+        profile: FilerProfile,
+    },
+    FilerProfileChanged {
+        profile: FilerProfile,
+    },
+    TokenIssued(TokenGrant),
+    TokenRevoked {
+        token_id: Uuid,
+    },
+}
+
+impl DomainEvent for FilerEvent {
+    fn event_type(&self) -> String {
+        match self {
+            FilerEvent::FilerRegistered { .. } => "FilerRegistered",
+            FilerEvent::FilerProfileChanged { .. } => "FilerProfileChanged",
+            FilerEvent::TokenIssued(_) => "TokenIssued",
+            FilerEvent::TokenRevoked { .. } => "TokenRevoked",
+        }
+        .to_string()
+    }
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FilerError {
+    #[error("this filer is already registered")]
+    AlreadyRegistered,
+    #[error("no such filer")]
+    NotFound,
+    #[error("only a business is registered by an intermediary")]
+    MemberMustBeBusiness,
+    #[error("a token with this id was already issued")]
+    TokenExists,
+    #[error("the expiry {0} is not in the future")]
+    ExpiryPassed(DateTime<Utc>),
+    #[error("no such token")]
+    NoSuchToken,
+    #[error("the token is already revoked")]
+    AlreadyRevoked,
+}
+
+/// A filer as deciding a command needs it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Filer {
+    /// `None` until registered.
+    pub kind: Option<FilerKind>,
+    pub registered_by: Option<FilerId>,
+    pub profile: FilerProfile,
+    /// Every token issued, and whether it is revoked.
+    pub tokens: BTreeMap<Uuid, bool>,
+}
+
+impl Aggregate for Filer {
+    const TYPE: &'static str = "Filer";
+    type Command = FilerCommand;
+    type Event = FilerEvent;
+    type Error = FilerError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let registered = self.kind.is_some();
+        let event = match command {
+            FilerCommand::Register {
+                kind,
+                enterprise_key,
+                registered_by,
+                profile,
+            } => {
+                if registered {
+                    return Err(FilerError::AlreadyRegistered);
+                }
+                if registered_by.is_some() && kind != FilerKind::Business {
+                    return Err(FilerError::MemberMustBeBusiness);
+                }
+                FilerEvent::FilerRegistered {
+                    kind,
+                    enterprise_key,
+                    registered_by,
+                    profile,
+                }
+            }
+            _ if !registered => return Err(FilerError::NotFound),
+            FilerCommand::ChangeProfile { profile } => {
+                if profile == self.profile {
+                    // Nothing changes: nothing to record.
+                    return Ok(());
+                }
+                FilerEvent::FilerProfileChanged { profile }
+            }
+            FilerCommand::IssueToken { grant, now } => {
+                if self.tokens.contains_key(&grant.token_id) {
+                    return Err(FilerError::TokenExists);
+                }
+                if let Some(expiry) = grant.expires_at.filter(|e| *e <= now) {
+                    return Err(FilerError::ExpiryPassed(expiry));
+                }
+                FilerEvent::TokenIssued(grant)
+            }
+            FilerCommand::RevokeToken { token_id } => match self.tokens.get(&token_id) {
+                None => return Err(FilerError::NoSuchToken),
+                Some(true) => return Err(FilerError::AlreadyRevoked),
+                Some(false) => FilerEvent::TokenRevoked { token_id },
+            },
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            FilerEvent::FilerRegistered {
+                kind,
+                registered_by,
+                profile,
+                ..
+            } => {
+                self.kind = Some(kind);
+                self.registered_by = registered_by;
+                self.profile = profile;
+            }
+            FilerEvent::FilerProfileChanged { profile } => self.profile = profile,
+            FilerEvent::TokenIssued(grant) => {
+                self.tokens.insert(grant.token_id, false);
+            }
+            FilerEvent::TokenRevoked { token_id } => {
+                self.tokens.insert(token_id, true);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
