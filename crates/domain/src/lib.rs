@@ -26,6 +26,7 @@ pub mod procedure;
 pub mod procedure_terms;
 pub mod release;
 pub mod submission;
+pub mod token;
 pub mod validation;
 pub mod values;
 

@@ -1,6 +1,7 @@
-//! The `Filer` aggregate (DESIGN.md "Filer"): an organisation that files, its declared profile
-//! over time, and the tokens it holds. The aggregate id is the filer id, a UUIDv7 that names
-//! nobody.
+//! The `Filer` aggregate (DESIGN.md "Filer"): an organisation that files, and its declared
+//! profile over time. The aggregate id is the filer id, a UUIDv7 that names nobody. The tokens
+//! a filer holds are [`crate::token`] aggregates of their own (so are staff tokens, which
+//! have no filer), each naming its filer.
 //!
 //! - A *business* files about itself. An *intermediary* (a business association, an SME
 //!   support centre) registers member businesses and files on their behalf: a member records
@@ -8,19 +9,13 @@
 //! - An enterprise registers once. The store derives its `enterprise_key` (an HMAC-SHA-256 of
 //!   the enterprise code under a server key) and claims the key before the registration
 //!   commits; the code itself never reaches an event, an answer or a log.
-//! - A token is recorded by its hash only, with a label and an optional expiry; a revoked
-//!   token stays revoked, whatever comes after.
 //!
 //! Events carry their schema version ([`EVENT_VERSION`]); a later version that adds a field
 //! reads older events with the field absent.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::FilerProfile;
 use crate::submission::FilerId;
@@ -38,18 +33,6 @@ pub enum FilerKind {
     Intermediary,
 }
 
-/// A token as recorded: never the token itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenGrant {
-    pub token_id: Uuid,
-    /// SHA-256 of the token, lower-case hex: enough to recognise it, useless to a thief.
-    pub hash: String,
-    /// A note for administrators (who holds it).
-    pub label: Option<String>,
-    /// After this instant the token is refused; `None`: until revoked.
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
 pub enum FilerCommand {
     Register {
         kind: FilerKind,
@@ -60,14 +43,6 @@ pub enum FilerCommand {
     },
     ChangeProfile {
         profile: FilerProfile,
-    },
-    IssueToken {
-        grant: TokenGrant,
-        /// When the command is decided, to refuse an expiry already past.
-        now: DateTime<Utc>,
-    },
-    RevokeToken {
-        token_id: Uuid,
     },
 }
 
@@ -82,10 +57,6 @@ pub enum FilerEvent {
     FilerProfileChanged {
         profile: FilerProfile,
     },
-    TokenIssued(TokenGrant),
-    TokenRevoked {
-        token_id: Uuid,
-    },
 }
 
 impl DomainEvent for FilerEvent {
@@ -93,8 +64,6 @@ impl DomainEvent for FilerEvent {
         match self {
             FilerEvent::FilerRegistered { .. } => "FilerRegistered",
             FilerEvent::FilerProfileChanged { .. } => "FilerProfileChanged",
-            FilerEvent::TokenIssued(_) => "TokenIssued",
-            FilerEvent::TokenRevoked { .. } => "TokenRevoked",
         }
         .to_string()
     }
@@ -111,14 +80,6 @@ pub enum FilerError {
     NotFound,
     #[error("only a business is registered by an intermediary")]
     MemberMustBeBusiness,
-    #[error("a token with this id was already issued")]
-    TokenExists,
-    #[error("the expiry {0} is not in the future")]
-    ExpiryPassed(DateTime<Utc>),
-    #[error("no such token")]
-    NoSuchToken,
-    #[error("the token is already revoked")]
-    AlreadyRevoked,
 }
 
 /// A filer as deciding a command needs it.
@@ -128,8 +89,6 @@ pub struct Filer {
     pub kind: Option<FilerKind>,
     pub registered_by: Option<FilerId>,
     pub profile: FilerProfile,
-    /// Every token issued, and whether it is revoked.
-    pub tokens: BTreeMap<Uuid, bool>,
 }
 
 impl Aggregate for Filer {
@@ -174,20 +133,6 @@ impl Aggregate for Filer {
                 }
                 FilerEvent::FilerProfileChanged { profile }
             }
-            FilerCommand::IssueToken { grant, now } => {
-                if self.tokens.contains_key(&grant.token_id) {
-                    return Err(FilerError::TokenExists);
-                }
-                if let Some(expiry) = grant.expires_at.filter(|e| *e <= now) {
-                    return Err(FilerError::ExpiryPassed(expiry));
-                }
-                FilerEvent::TokenIssued(grant)
-            }
-            FilerCommand::RevokeToken { token_id } => match self.tokens.get(&token_id) {
-                None => return Err(FilerError::NoSuchToken),
-                Some(true) => return Err(FilerError::AlreadyRevoked),
-                Some(false) => FilerEvent::TokenRevoked { token_id },
-            },
         };
         sink.write(event, self).await;
         Ok(())
@@ -206,12 +151,6 @@ impl Aggregate for Filer {
                 self.profile = profile;
             }
             FilerEvent::FilerProfileChanged { profile } => self.profile = profile,
-            FilerEvent::TokenIssued(grant) => {
-                self.tokens.insert(grant.token_id, false);
-            }
-            FilerEvent::TokenRevoked { token_id } => {
-                self.tokens.insert(token_id, true);
-            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The Filer's rules as given(events) / when(command) / then(events or error).
 
-use chrono::TimeZone;
 use cqrs_es::test::TestFramework;
+
+use uuid::Uuid;
 
 use super::*;
 use crate::filer::SizeClass;
@@ -9,12 +10,6 @@ use crate::filer::SizeClass;
 type Framework = TestFramework<Filer>;
 
 const ASSOCIATION: FilerId = FilerId(Uuid::from_u128(7));
-
-fn at(hour: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 12, 1, hour, 0, 0)
-        .single()
-        .unwrap()
-}
 
 fn small_woman_owned() -> FilerProfile {
     FilerProfile {
@@ -30,15 +25,6 @@ fn registered(kind: FilerKind) -> FilerEvent {
         enterprise_key: Some("k1".into()),
         registered_by: None,
         profile: FilerProfile::default(),
-    }
-}
-
-fn grant(id: u128, expires_at: Option<DateTime<Utc>>) -> TokenGrant {
-    TokenGrant {
-        token_id: Uuid::from_u128(id),
-        hash: format!("{id:064x}"),
-        label: Some("front desk".into()),
-        expires_at,
     }
 }
 
@@ -90,18 +76,9 @@ fn an_intermediary_registers_businesses_only() {
 
 #[test]
 fn nothing_happens_to_a_filer_never_registered() {
-    for command in [
-        FilerCommand::ChangeProfile {
-            profile: small_woman_owned(),
-        },
-        FilerCommand::IssueToken {
-            grant: grant(1, None),
-            now: at(1),
-        },
-        FilerCommand::RevokeToken {
-            token_id: Uuid::from_u128(1),
-        },
-    ] {
+    for command in [FilerCommand::ChangeProfile {
+        profile: small_woman_owned(),
+    }] {
         Framework::with(())
             .given_no_previous_events()
             .when(command)
@@ -130,57 +107,6 @@ fn a_profile_change_is_recorded_only_when_something_changes() {
             profile: small_woman_owned(),
         })
         .then_expect_events(vec![]);
-}
-
-#[test]
-fn tokens_are_issued_once_with_a_future_expiry_and_revoked_for_good() {
-    let issued = FilerEvent::TokenIssued(grant(1, Some(at(12))));
-    Framework::with(())
-        .given(vec![registered(FilerKind::Intermediary)])
-        .when(FilerCommand::IssueToken {
-            grant: grant(1, Some(at(12))),
-            now: at(11),
-        })
-        .then_expect_events(vec![issued.clone()]);
-    Framework::with(())
-        .given(vec![registered(FilerKind::Business)])
-        .when(FilerCommand::IssueToken {
-            grant: grant(1, Some(at(12))),
-            now: at(12),
-        })
-        .then_expect_error(FilerError::ExpiryPassed(at(12)));
-    Framework::with(())
-        .given(vec![registered(FilerKind::Business), issued.clone()])
-        .when(FilerCommand::IssueToken {
-            grant: grant(1, None),
-            now: at(1),
-        })
-        .then_expect_error(FilerError::TokenExists);
-    let revoked = FilerEvent::TokenRevoked {
-        token_id: Uuid::from_u128(1),
-    };
-    Framework::with(())
-        .given(vec![registered(FilerKind::Business), issued.clone()])
-        .when(FilerCommand::RevokeToken {
-            token_id: Uuid::from_u128(1),
-        })
-        .then_expect_events(vec![revoked.clone()]);
-    Framework::with(())
-        .given(vec![
-            registered(FilerKind::Business),
-            issued.clone(),
-            revoked,
-        ])
-        .when(FilerCommand::RevokeToken {
-            token_id: Uuid::from_u128(1),
-        })
-        .then_expect_error(FilerError::AlreadyRevoked);
-    Framework::with(())
-        .given(vec![registered(FilerKind::Business), issued])
-        .when(FilerCommand::RevokeToken {
-            token_id: Uuid::from_u128(2),
-        })
-        .then_expect_error(FilerError::NoSuchToken);
 }
 
 #[test]
