@@ -76,14 +76,12 @@ fn an_intermediary_registers_businesses_only() {
 
 #[test]
 fn nothing_happens_to_a_filer_never_registered() {
-    for command in [FilerCommand::ChangeProfile {
-        profile: small_woman_owned(),
-    }] {
-        Framework::with(())
-            .given_no_previous_events()
-            .when(command)
-            .then_expect_error(FilerError::NotFound);
-    }
+    Framework::with(())
+        .given_no_previous_events()
+        .when(FilerCommand::ChangeProfile {
+            profile: small_woman_owned(),
+        })
+        .then_expect_error(FilerError::NotFound);
 }
 
 #[test]
