@@ -9,6 +9,7 @@
 mod helpers;
 
 mod access;
+mod accounts;
 mod browser;
 mod dashboard;
 mod demo;

@@ -40,7 +40,10 @@ pub mod tokens;
 pub mod writer;
 
 pub use catalogue::Catalogue;
-pub use commands::{CommandError, Decided, Procedures, Releases, SubmissionHistory, Submissions};
+pub use commands::{
+    CommandError, Commands, Decided, Filers, Procedures, Releases, SubmissionHistory, Submissions,
+    Tokens,
+};
 pub use db::{Backend, Db};
 pub use projector::Projector;
 

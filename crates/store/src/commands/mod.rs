@@ -7,7 +7,8 @@
 //!
 //! Here: [`CommandError`] and the event store shared by all; one module per aggregate:
 //! [`submissions`] (filings, changes, moderation, history), [`procedures`] (the catalogue),
-//! [`releases`] (annual releases, also their only reader).
+//! [`releases`] (annual releases, also their only reader); [`Commands`] for the aggregates
+//! that decide from their own events alone (procedures, filers, tokens).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventS
 use postgres_es::PostgresEventRepository;
 use redtape_domain::submission::SubmissionError;
 use sqlite_es::SqliteEventRepository;
+use tokio::sync::Notify;
 
 use crate::db::Db;
 use crate::group_commit::GroupCommitRepository;
@@ -176,3 +178,51 @@ mod submissions;
 pub use procedures::Procedures;
 pub use releases::Releases;
 pub use submissions::{Decided, HistoryEntry, SubmissionHistory, Submissions};
+
+/// The command side of an aggregate that decides from its own events alone: execute a
+/// command on one instance, read an instance's state. The projector is woken after every
+/// commit.
+pub struct Commands<A: Aggregate> {
+    store: Store<A>,
+    wake: Arc<Notify>,
+}
+
+/// Filers (issue 13): registration and profile. Not yet the source of the `filers` table.
+pub type Filers = Commands<redtape_domain::filer::aggregate::Filer>;
+/// Tokens (issue 13): issue and revocation. Not yet the source of the `api_tokens` table:
+/// until the projector applies these events, tokens are issued by `crate::tokens`.
+pub type Tokens = Commands<redtape_domain::token::Token>;
+
+impl<A: Aggregate<Services = ()>> Commands<A> {
+    pub fn new(db: &Db, wake: Arc<Notify>) -> Self {
+        Self {
+            store: Store::new(db, &Writer::new(db)),
+            wake,
+        }
+    }
+
+    /// Executes one command on instance `id`.
+    pub async fn execute(
+        &self,
+        id: &str,
+        command: A::Command,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), CommandError<A::Error>> {
+        let committed = decide(&self.store, id, command, &(), metadata).await?;
+        if !committed.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Instance `id` as its events leave it, with how many there are (0: never created).
+    pub async fn state(&self, id: &str) -> Result<(A, usize), CommandError<A::Error>> {
+        let envelopes = events_of(&self.store, id).await?;
+        let n = envelopes.len();
+        let mut state = A::default();
+        for envelope in envelopes {
+            state.apply(envelope.payload);
+        }
+        Ok((state, n))
+    }
+}

@@ -4,56 +4,22 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cqrs_es::Aggregate;
 use redtape_domain::procedure_terms::{ProcedureCommand, ProcedureError, ProcedureTimeline};
-use tokio::sync::Notify;
 
-use super::{decide, events_of, CommandError, Store};
-use crate::db::Db;
-use crate::writer::Writer;
+use super::{CommandError, Commands};
 
-/// The command side for procedures (the catalogue and its reforms).
-pub struct Procedures {
-    store: Store<ProcedureTimeline>,
-    wake: Arc<Notify>,
-}
+/// The command side for procedures (the catalogue and its reforms): [`Commands`] with the
+/// seed catalogue and a procedure's timeline.
+pub type Procedures = Commands<ProcedureTimeline>;
 
-impl Procedures {
-    pub fn new(db: &Db, wake: Arc<Notify>) -> Self {
-        Self {
-            store: Store::new(db, &Writer::new(db)),
-            wake,
-        }
-    }
-
-    /// Executes one command on the procedure `code`.
-    pub async fn execute(
-        &self,
-        code: &str,
-        command: ProcedureCommand,
-        metadata: HashMap<String, String>,
-    ) -> Result<(), CommandError<ProcedureError>> {
-        let committed = decide(&self.store, code, command, &(), metadata).await?;
-        if !committed.is_empty() {
-            self.wake.notify_one();
-        }
-        Ok(())
-    }
-
+impl Commands<ProcedureTimeline> {
     /// A procedure's timeline from its events; `None` if it was never registered.
     pub async fn timeline(
         &self,
         code: &str,
     ) -> Result<Option<ProcedureTimeline>, CommandError<ProcedureError>> {
-        let envelopes = events_of(&self.store, code).await?;
-        if envelopes.is_empty() {
-            return Ok(None);
-        }
-        let mut timeline = ProcedureTimeline::default();
-        for envelope in envelopes {
-            timeline.apply(envelope.payload);
-        }
-        Ok(Some(timeline))
+        let (timeline, events) = self.state(code).await?;
+        Ok((events > 0).then_some(timeline))
     }
 
     /// Registers every procedure of `seed` that is not registered yet, with terms in force
