@@ -35,6 +35,7 @@ async fn filers_and_tokens_are_events_with_their_rules(app: &TestApp) {
         enterprise_key: None,
         registered_by: None,
         profile,
+        at: Utc::now(),
     };
     let id = filer.to_string();
     filers.execute(&id, register(), metadata()).await.unwrap();
@@ -69,12 +70,12 @@ async fn filers_and_tokens_are_events_with_their_rules(app: &TestApp) {
         .await
         .unwrap();
     tokens
-        .execute(&token, TokenCommand::Revoke, metadata())
+        .execute(&token, TokenCommand::Revoke { at: now }, metadata())
         .await
         .unwrap();
     assert!(matches!(
         tokens
-            .execute(&token, TokenCommand::Revoke, metadata())
+            .execute(&token, TokenCommand::Revoke { at: now }, metadata())
             .await,
         Err(CommandError::Rule(TokenError::AlreadyRevoked))
     ));

@@ -27,10 +27,12 @@ pub enum TokenCommand {
         hash: String,
         label: Option<String>,
         expires_at: Option<DateTime<Utc>>,
-        /// When the command is decided, to refuse an expiry already past.
+        /// When the command is decided: recorded, and to refuse an expiry already past.
         now: DateTime<Utc>,
     },
-    Revoke,
+    Revoke {
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,15 +45,19 @@ pub enum TokenEvent {
         hash: String,
         label: Option<String>,
         expires_at: Option<DateTime<Utc>>,
+        /// When it was issued (the read model's `created_at`).
+        at: DateTime<Utc>,
     },
-    TokenRevoked,
+    TokenRevoked {
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for TokenEvent {
     fn event_type(&self) -> String {
         match self {
             TokenEvent::TokenIssued { .. } => "TokenIssued",
-            TokenEvent::TokenRevoked => "TokenRevoked",
+            TokenEvent::TokenRevoked { .. } => "TokenRevoked",
         }
         .to_string()
     }
@@ -128,11 +134,12 @@ impl Aggregate for Token {
                     hash,
                     label,
                     expires_at,
+                    at: now,
                 }
             }
-            TokenCommand::Revoke if !self.issued => return Err(TokenError::NotFound),
-            TokenCommand::Revoke if self.revoked => return Err(TokenError::AlreadyRevoked),
-            TokenCommand::Revoke => TokenEvent::TokenRevoked,
+            TokenCommand::Revoke { .. } if !self.issued => return Err(TokenError::NotFound),
+            TokenCommand::Revoke { .. } if self.revoked => return Err(TokenError::AlreadyRevoked),
+            TokenCommand::Revoke { at } => TokenEvent::TokenRevoked { at },
         };
         sink.write(event, self).await;
         Ok(())
@@ -141,7 +148,7 @@ impl Aggregate for Token {
     fn apply(&mut self, event: Self::Event) {
         match event {
             TokenEvent::TokenIssued { .. } => self.issued = true,
-            TokenEvent::TokenRevoked => self.revoked = true,
+            TokenEvent::TokenRevoked { .. } => self.revoked = true,
         }
     }
 }
@@ -189,6 +196,7 @@ mod tests {
             hash: "ab".repeat(32),
             label: Some("front desk".into()),
             expires_at: None,
+            at: at(11),
         }
     }
 
@@ -252,27 +260,28 @@ mod tests {
     fn a_revoked_token_stays_revoked() {
         Framework::with(())
             .given(vec![issued(Role::Admin, None, None)])
-            .when(TokenCommand::Revoke)
-            .then_expect_events(vec![TokenEvent::TokenRevoked]);
+            .when(TokenCommand::Revoke { at: at(13) })
+            .then_expect_events(vec![TokenEvent::TokenRevoked { at: at(13) }]);
         Framework::with(())
             .given(vec![
                 issued(Role::Admin, None, None),
-                TokenEvent::TokenRevoked,
+                TokenEvent::TokenRevoked { at: at(13) },
             ])
-            .when(TokenCommand::Revoke)
+            .when(TokenCommand::Revoke { at: at(13) })
             .then_expect_error(TokenError::AlreadyRevoked);
         Framework::with(())
             .given(vec![
                 issued(Role::Admin, None, None),
-                TokenEvent::TokenRevoked,
+                TokenEvent::TokenRevoked { at: at(13) },
             ])
             .when(issue(Role::Admin, None, Scope::Everywhere, None))
             .then_expect_error(TokenError::AlreadyIssued);
         Framework::with(())
             .given_no_previous_events()
-            .when(TokenCommand::Revoke)
+            .when(TokenCommand::Revoke { at: at(13) })
             .then_expect_error(TokenError::NotFound);
-        assert_eq!(TokenEvent::TokenRevoked.event_type(), "TokenRevoked");
-        assert_eq!(TokenEvent::TokenRevoked.event_version(), EVENT_VERSION);
+        let revoked = TokenEvent::TokenRevoked { at: at(13) };
+        assert_eq!(revoked.event_type(), "TokenRevoked");
+        assert_eq!(revoked.event_version(), EVENT_VERSION);
     }
 }

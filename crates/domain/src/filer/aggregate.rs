@@ -13,6 +13,7 @@
 //! Events carry their schema version ([`EVENT_VERSION`]); a later version that adds a field
 //! reads older events with the field absent.
 
+use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
@@ -40,9 +41,11 @@ pub enum FilerCommand {
         /// The intermediary registering a member business.
         registered_by: Option<FilerId>,
         profile: FilerProfile,
+        at: DateTime<Utc>,
     },
     ChangeProfile {
         profile: FilerProfile,
+        at: DateTime<Utc>,
     },
 }
 
@@ -53,9 +56,12 @@ pub enum FilerEvent {
         enterprise_key: Option<String>,
         registered_by: Option<FilerId>,
         profile: FilerProfile,
+        /// When it was decided (the read models' `created_at`).
+        at: DateTime<Utc>,
     },
     FilerProfileChanged {
         profile: FilerProfile,
+        at: DateTime<Utc>,
     },
 }
 
@@ -111,6 +117,7 @@ impl Aggregate for Filer {
                 enterprise_key,
                 registered_by,
                 profile,
+                at,
             } => {
                 if registered {
                     return Err(FilerError::AlreadyRegistered);
@@ -123,15 +130,16 @@ impl Aggregate for Filer {
                     enterprise_key,
                     registered_by,
                     profile,
+                    at,
                 }
             }
             _ if !registered => return Err(FilerError::NotFound),
-            FilerCommand::ChangeProfile { profile } => {
+            FilerCommand::ChangeProfile { profile, at } => {
                 if profile == self.profile {
                     // Nothing changes: nothing to record.
                     return Ok(());
                 }
-                FilerEvent::FilerProfileChanged { profile }
+                FilerEvent::FilerProfileChanged { profile, at }
             }
         };
         sink.write(event, self).await;
@@ -150,7 +158,7 @@ impl Aggregate for Filer {
                 self.registered_by = registered_by;
                 self.profile = profile;
             }
-            FilerEvent::FilerProfileChanged { profile } => self.profile = profile,
+            FilerEvent::FilerProfileChanged { profile, .. } => self.profile = profile,
         }
     }
 }

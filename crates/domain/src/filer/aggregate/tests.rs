@@ -2,6 +2,7 @@
 
 use cqrs_es::test::TestFramework;
 
+use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::*;
@@ -10,6 +11,10 @@ use crate::filer::SizeClass;
 type Framework = TestFramework<Filer>;
 
 const ASSOCIATION: FilerId = FilerId(Uuid::from_u128(7));
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 3, 0, 0).single().unwrap()
+}
 
 fn small_woman_owned() -> FilerProfile {
     FilerProfile {
@@ -25,6 +30,7 @@ fn registered(kind: FilerKind) -> FilerEvent {
         enterprise_key: Some("k1".into()),
         registered_by: None,
         profile: FilerProfile::default(),
+        at: at(),
     }
 }
 
@@ -35,6 +41,7 @@ fn a_business_registers_once_with_its_profile() {
         enterprise_key: Some("k1".into()),
         registered_by: None,
         profile: small_woman_owned(),
+        at: at(),
     };
     Framework::with(())
         .given_no_previous_events()
@@ -44,6 +51,7 @@ fn a_business_registers_once_with_its_profile() {
             enterprise_key: Some("k1".into()),
             registered_by: None,
             profile: small_woman_owned(),
+            at: at(),
         }]);
     Framework::with(())
         .given(vec![registered(FilerKind::Business)])
@@ -58,6 +66,7 @@ fn an_intermediary_registers_businesses_only() {
         enterprise_key: None,
         registered_by: Some(ASSOCIATION),
         profile: FilerProfile::default(),
+        at: at(),
     };
     Framework::with(())
         .given_no_previous_events()
@@ -67,6 +76,7 @@ fn an_intermediary_registers_businesses_only() {
             enterprise_key: None,
             registered_by: Some(ASSOCIATION),
             profile: FilerProfile::default(),
+            at: at(),
         }]);
     Framework::with(())
         .given_no_previous_events()
@@ -80,6 +90,7 @@ fn nothing_happens_to_a_filer_never_registered() {
         .given_no_previous_events()
         .when(FilerCommand::ChangeProfile {
             profile: small_woman_owned(),
+            at: at(),
         })
         .then_expect_error(FilerError::NotFound);
 }
@@ -90,19 +101,23 @@ fn a_profile_change_is_recorded_only_when_something_changes() {
         .given(vec![registered(FilerKind::Business)])
         .when(FilerCommand::ChangeProfile {
             profile: small_woman_owned(),
+            at: at(),
         })
         .then_expect_events(vec![FilerEvent::FilerProfileChanged {
             profile: small_woman_owned(),
+            at: at(),
         }]);
     Framework::with(())
         .given(vec![
             registered(FilerKind::Business),
             FilerEvent::FilerProfileChanged {
                 profile: small_woman_owned(),
+                at: at(),
             },
         ])
         .when(FilerCommand::ChangeProfile {
             profile: small_woman_owned(),
+            at: at(),
         })
         .then_expect_events(vec![]);
 }
