@@ -48,14 +48,20 @@ impl Page {
             None => rows,
             Some(after) => rows.into_iter().filter(|r| key(r) > *after).collect(),
         };
-        let next = if rows.len() > self.limit {
-            rows.truncate(self.limit);
-            rows.last().map(|r| encode_cursor(&key(r)))
-        } else {
-            None
-        };
+        let next = cut(&mut rows, self.limit, key);
         (rows, next)
     }
+}
+
+/// Cuts `rows` (in key order, read with one row more than a page when a query did the
+/// keyset) to `limit`, and returns the next page's cursor (the key of the last row kept)
+/// when rows were cut: a row beyond the page is how a next page is known to exist.
+pub fn cut<T>(rows: &mut Vec<T>, limit: usize, key: impl Fn(&T) -> Vec<String>) -> Option<String> {
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(|r| encode_cursor(&key(r)))
 }
 
 /// A cursor is the key parts joined by a unit separator, hex-encoded: opaque to clients.

@@ -168,7 +168,7 @@ pub async fn queue(
     let procedure = procedure.as_ref().map(|p| p.as_str().to_string());
     let province = province.clone();
     let after = cursor.clone();
-    let rows = redtape_store::moderation::queue(
+    let mut rows = redtape_store::moderation::queue(
         &state.db,
         &QueueFilter {
             status: status.as_str(),
@@ -181,15 +181,9 @@ pub async fn queue(
         },
     )
     .await?;
-    let more = rows.len() > limit;
-    let rows: Vec<QueueRow> = rows.into_iter().take(limit).collect();
-    let next_cursor = match (more, rows.last()) {
-        (true, Some(last)) => Some(crate::page::encode_cursor(&[
-            last.filed_at.clone(),
-            last.submission_id.clone(),
-        ])),
-        _ => None,
-    };
+    let next_cursor = crate::page::cut(&mut rows, limit, |last: &QueueRow| {
+        vec![last.filed_at.clone(), last.submission_id.clone()]
+    });
     let items = rows
         .into_iter()
         .map(QueueItem::of)

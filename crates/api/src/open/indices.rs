@@ -105,18 +105,13 @@ pub async fn list_indices(
         Some(page.limit as i64 + 1),
     )
     .await?;
-    let next_cursor = if items.len() > page.limit {
-        items.truncate(page.limit);
-        items.last().map(|c| {
-            crate::page::encode_cursor(&[
-                c.year.to_string(),
-                c.procedure_code.clone(),
-                c.province_code.clone(),
-            ])
-        })
-    } else {
-        None
-    };
+    let next_cursor = crate::page::cut(&mut items, page.limit, |c| {
+        vec![
+            c.year.to_string(),
+            c.procedure_code.clone(),
+            c.province_code.clone(),
+        ]
+    });
     List::of(DatasetId::Indices, items, next_cursor, &req).respond(
         list.format,
         IndexAbout {
