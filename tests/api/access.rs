@@ -76,17 +76,18 @@ async fn business_endpoints_need_a_business_token(app: &TestApp) {
 }
 
 async fn a_revoked_token_stops_working(app: &TestApp) {
-    let issued = redtape_store::tokens::issue(&app.db, Role::Business, None, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let issued = app.issue(Role::Business, Default::default()).await;
     assert_eq!(
         app.post("/v1/timings", &issued.token, &timing())
             .await
             .status,
         201
     );
-    let revoked = redtape_store::tokens::revoke(&app.db, issued.principal.token_id).await;
-    assert!(matches!(revoked, Ok(true)), "{revoked:?}");
+    let revoked = app
+        .accounts()
+        .revoke(issued.principal.token_id, "test")
+        .await;
+    assert!(matches!(revoked, Ok(())), "{revoked:?}");
     app.post("/v1/timings", &issued.token, &timing())
         .await
         .problem(401);

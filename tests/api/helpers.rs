@@ -261,29 +261,64 @@ pub async fn spawn_configured(
 }
 
 impl TestApp {
-    /// Issues a token; business tokens get a new filer.
-    pub async fn token(&self, role: Role) -> String {
-        redtape_store::tokens::issue(&self.db, role, None, Some("test"))
+    /// The command side of filers and tokens, on the app's store.
+    pub fn accounts(&self) -> redtape_store::accounts::Accounts {
+        redtape_store::accounts::Accounts::new(&self.db, Default::default())
+    }
+
+    /// Issues a token (with a new filer for a business or intermediary); returns it with its
+    /// principal.
+    pub async fn issue(
+        &self,
+        role: Role,
+        profile: redtape_domain::filer::FilerProfile,
+    ) -> redtape_store::tokens::IssuedToken {
+        use redtape_store::accounts::{Registration, TokenRequest};
+        let accounts = self.accounts();
+        let filer = if role.files() {
+            let kind = if role == Role::Intermediary {
+                redtape_domain::filer::aggregate::FilerKind::Intermediary
+            } else {
+                redtape_domain::filer::aggregate::FilerKind::Business
+            };
+            let registration = Registration {
+                kind,
+                profile,
+                ..Registration::business()
+            };
+            Some(
+                accounts
+                    .register(registration, "test")
+                    .await
+                    .unwrap_or_else(|e| panic!("register filer: {e}")),
+            )
+        } else {
+            None
+        };
+        let mut request = TokenRequest::new(role, filer);
+        request.label = Some("test".into());
+        accounts
+            .issue(request, "test")
             .await
             .unwrap_or_else(|e| panic!("issue token: {e}"))
-            .token
+    }
+
+    /// Issues a token; business and intermediary tokens get a new filer.
+    pub async fn token(&self, role: Role) -> String {
+        self.issue(role, Default::default()).await.token
     }
 
     /// Issues an officer token limited to these vn-34 provinces.
     pub async fn officer_for(&self, provinces: &[&str]) -> String {
         let scope =
             redtape_domain::Scope::provinces(provinces).unwrap_or_else(|v| panic!("scope: {v}"));
-        redtape_store::tokens::issue_scoped(
-            &self.db,
-            Role::Officer,
-            None,
-            Some("test"),
-            scope,
-            Default::default(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("issue token: {e}"))
-        .token
+        let mut request = redtape_store::accounts::TokenRequest::new(Role::Officer, None);
+        request.scope = scope;
+        self.accounts()
+            .issue(request, "test")
+            .await
+            .unwrap_or_else(|e| panic!("issue token: {e}"))
+            .token
     }
 
     /// Files a body at `path` ("/v1/timings" or "/v1/complaints"); returns the new id.

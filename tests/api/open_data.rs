@@ -453,17 +453,7 @@ async fn profiled_business(app: &TestApp, size: &str, sector: &str) -> String {
         sector_section: redtape_domain::filer::SectorSection::parse(sector),
         ..Default::default()
     };
-    redtape_store::tokens::issue_scoped(
-        &app.db,
-        Role::Business,
-        None,
-        Some("test"),
-        redtape_domain::Scope::Everywhere,
-        profile,
-    )
-    .await
-    .unwrap()
-    .token
+    app.issue(Role::Business, profile).await.token
 }
 
 async fn microdata_is_coarse_and_only_from_published_cells(app: &TestApp) {

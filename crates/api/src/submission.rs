@@ -106,6 +106,8 @@ pub(crate) fn may_see(principal: &Principal, state: &Submission) -> bool {
         Role::Business => principal.filer.is_some() && state.filer == principal.filer,
         Role::Officer => province_vn34(state).is_some_and(|p| principal.scope.allows(&p)),
         Role::Admin => state.report.is_some(),
+        // What an intermediary filed for its members comes with issue 13's filing on behalf.
+        Role::Intermediary => false,
     }
 }
 

@@ -14,14 +14,24 @@ pub enum Role {
     Officer,
     /// An operator of the service: publishes releases, manages tokens.
     Admin,
+    /// An organisation (business association, SME support centre) that registers member
+    /// businesses and files on their behalf.
+    Intermediary,
 }
 
 impl Role {
+    /// Whether tokens of this role speak for a filer (a business or an intermediary), rather
+    /// than for the reform office's staff.
+    pub fn files(self) -> bool {
+        matches!(self, Role::Business | Role::Intermediary)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Business => "business",
             Role::Officer => "officer",
             Role::Admin => "admin",
+            Role::Intermediary => "intermediary",
         }
     }
 
@@ -30,6 +40,7 @@ impl Role {
             "business" => Some(Role::Business),
             "officer" => Some(Role::Officer),
             "admin" => Some(Role::Admin),
+            "intermediary" => Some(Role::Intermediary),
             _ => None,
         }
     }

@@ -20,7 +20,7 @@ pub const EVENT_VERSION: &str = "1.0";
 pub enum TokenCommand {
     Issue {
         role: Role,
-        /// The filer a business token files as; `None` for staff.
+        /// The filer a business or intermediary token speaks for; `None` for staff.
         filer: Option<FilerId>,
         scope: Scope,
         /// SHA-256 of the token, lower-case hex.
@@ -76,7 +76,7 @@ pub enum TokenError {
     AlreadyRevoked,
     #[error("the expiry {0} is not in the future")]
     ExpiryPassed(DateTime<Utc>),
-    #[error("a business token files as a filer; an officer or admin token has none")]
+    #[error("a business or intermediary token speaks for a filer; a staff token has none")]
     FilerMismatch,
     #[error("only an officer token can be limited to provinces")]
     ScopeNotOfficer,
@@ -115,7 +115,7 @@ impl Aggregate for Token {
                 if self.issued {
                     return Err(TokenError::AlreadyIssued);
                 }
-                if (role == Role::Business) != filer.is_some() {
+                if role.files() != filer.is_some() {
                     return Err(TokenError::FilerMismatch);
                 }
                 if role != Role::Officer && !scope.is_everywhere() {
@@ -223,7 +223,12 @@ mod tests {
 
     #[test]
     fn a_token_matches_its_role() {
-        for (role, filer) in [(Role::Business, None), (Role::Officer, Some(FILER))] {
+        for (role, filer) in [
+            (Role::Business, None),
+            (Role::Intermediary, None),
+            (Role::Officer, Some(FILER)),
+            (Role::Admin, Some(FILER)),
+        ] {
             Framework::with(())
                 .given_no_previous_events()
                 .when(issue(role, filer, Scope::Everywhere, None))

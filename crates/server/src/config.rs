@@ -149,12 +149,16 @@ pub enum Command {
 pub enum TokenCommand {
     /// Issue a token and print it once on stdout (only its hash is stored).
     Issue {
-        /// business, officer or admin.
+        /// business, intermediary, officer or admin.
         #[arg(long)]
         role: String,
-        /// For a business token: the existing filer to file as (default: a new filer).
+        /// For a business or intermediary token: the registered filer it speaks for (default:
+        /// register a new filer of that kind).
         #[arg(long)]
         filer: Option<Uuid>,
+        /// When the token stops working (RFC 3339, e.g. 2027-06-30T00:00:00Z); default never.
+        #[arg(long)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
         /// A note for operators (who holds this token).
         #[arg(long)]
         label: Option<String>,
@@ -162,11 +166,11 @@ pub enum TokenCommand {
         /// every province). Officers limited to provinces cannot change the national catalogue.
         #[arg(long = "province", value_name = "CODE")]
         provinces: Vec<String>,
-        /// For a new business filer: micro, small, medium or large (published only, coarsely,
+        /// For a new filer: micro, small, medium or large (published only, coarsely,
         /// in the open microdata).
         #[arg(long)]
         size_class: Option<String>,
-        /// For a new business filer: its VSIC sector section, A to U.
+        /// For a new filer: its VSIC sector section, A to U.
         #[arg(long)]
         sector: Option<String>,
     },

@@ -19,15 +19,20 @@ use std::time::Duration;
 use actix_web::{web, HttpServer};
 use clap::Parser;
 use redtape_api::AppState;
+use redtape_domain::filer::aggregate::FilerKind;
 use redtape_domain::submission::report::earliest_date;
 use redtape_domain::submission::SubmissionServices;
 use redtape_domain::{ProcedureCatalogue, Role};
+use redtape_store::accounts::{self, Accounts, Registration, TokenRequest};
 use redtape_store::db::PoolOptions;
 use redtape_store::{Catalogue, Db, Procedures, Projector, Submissions};
 use tokio::sync::{watch, Notify};
 
 pub use crate::config::Settings;
 use crate::config::{Cli, Command, Global, TokenCommand};
+
+/// How the command line is named in event metadata.
+const CLI_ACTOR: &str = "cli";
 
 /// Parses the command line and runs it; the exit code reports success.
 pub async fn cli_main() -> std::process::ExitCode {
@@ -75,6 +80,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Some(Command::Rebuild(methodology)) => {
             let db = connect().await?;
+            // Filers and tokens from before they were events would be lost otherwise.
+            accounts::adopt(&Accounts::new(&db, Arc::new(Notify::new()))).await?;
             let started = std::time::Instant::now();
             let methodology = Arc::new(methodology.methodology()?);
             let n = Projector::new(db)
@@ -91,6 +98,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Some(Command::Token(TokenCommand::Issue {
             role,
             filer,
+            expires_at,
             label,
             provinces,
             size_class,
@@ -112,7 +120,15 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                     })
                     .transpose()?,
             };
-            let role = Role::parse(&role).ok_or("--role must be business, officer or admin")?;
+            let role = Role::parse(&role)
+                .ok_or("--role must be business, intermediary, officer or admin")?;
+            if !profile.is_empty() && (!role.files() || filer.is_some()) {
+                return Err(
+                    "--size-class and --sector describe a new filer: a business or \
+                            intermediary token without --filer"
+                        .into(),
+                );
+            }
             let scope = if provinces.is_empty() {
                 redtape_domain::Scope::Everywhere
             } else {
@@ -127,16 +143,36 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 })?
             };
             let db = connect().await?;
-            let filer = filer.map(redtape_domain::submission::FilerId);
-            let issued = redtape_store::tokens::issue_scoped(
-                &db,
+            let accounts = Accounts::new(&db, Arc::new(Notify::new()));
+            accounts::adopt(&accounts).await?;
+            let filer = match (role, filer) {
+                (role, None) if role.files() => Some(
+                    accounts
+                        .register(
+                            Registration {
+                                kind: if role == Role::Intermediary {
+                                    FilerKind::Intermediary
+                                } else {
+                                    FilerKind::Business
+                                },
+                                profile,
+                                label: label.clone(),
+                                ..Registration::business()
+                            },
+                            CLI_ACTOR,
+                        )
+                        .await?,
+                ),
+                (_, filer) => filer.map(redtape_domain::submission::FilerId),
+            };
+            let request = TokenRequest {
                 role,
                 filer,
-                label.as_deref(),
                 scope,
-                profile,
-            )
-            .await?;
+                label,
+                expires_at,
+            };
+            let issued = accounts.issue(request, CLI_ACTOR).await?;
             eprintln!(
                 "issued a {} token (id {}{}{}); it is shown once:",
                 role.as_str(),
@@ -158,12 +194,11 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Some(Command::Token(TokenCommand::Revoke { token_id })) => {
             let db = connect().await?;
-            if redtape_store::tokens::revoke(&db, token_id).await? {
-                eprintln!("revoked token {token_id}");
-                Ok(())
-            } else {
-                Err(format!("no live token with id {token_id}").into())
-            }
+            let accounts = Accounts::new(&db, Arc::new(Notify::new()));
+            accounts::adopt(&accounts).await?;
+            accounts.revoke(token_id, CLI_ACTOR).await?;
+            eprintln!("revoked token {token_id}");
+            Ok(())
         }
         Some(Command::Openapi) => {
             print!("{}", redtape_api::openapi::json());
@@ -211,6 +246,9 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
         .with_catalogue(catalogue.clone())
         .with_methodology(methodology);
     projector.fill_missing_scores().await?;
+    let accounts = Accounts::new(&db, wake.clone());
+    accounts::adopt(&accounts).await?;
+    accounts.project().await?;
     let caught_up = projector.catch_up().await?;
     // The seed catalogue becomes registration events once (later starts find them there);
     // its terms apply from the earliest date redtape accepts.

@@ -20,12 +20,14 @@
 //! - [`observations`]: the `observations` read model, one row per submission.
 //! - [`microdata`]: anonymised, coarsened observations of non-suppressed cells.
 //! - [`moderation`]: the moderation queue, a filer's daily count, response statistics.
-//! - [`tokens`]: filers and bearer tokens (hashes only), officers' province scopes.
+//! - [`accounts`]: filers and tokens as events, and their `filers`/`tokens` read models.
+//! - [`tokens`]: authenticating bearer tokens (hashes only), officers' province scopes.
 //! - [`idempotency`]: stored first responses for `Idempotency-Key`.
 
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounts;
 pub mod catalogue;
 pub mod cells;
 pub mod commands;
@@ -36,6 +38,7 @@ pub mod microdata;
 pub mod moderation;
 pub mod observations;
 pub mod projector;
+mod secrets;
 pub mod tokens;
 pub mod writer;
 

@@ -10,10 +10,8 @@
 
 use std::sync::LazyLock;
 
-use hmac::{Hmac, Mac};
 use redtape_domain::procedure_terms::ProcedureTimeline;
 use redtape_index::cell::Kind;
-use sha2::Sha256;
 
 use crate::cells::{self, CellRow, Methodology};
 use crate::db::Db;
@@ -69,36 +67,15 @@ static SELECT: LazyLock<String> = LazyLock::new(|| {
 
 /// The row key of a submission under `secret`.
 pub fn row_key(secret: &[u8], submission_id: &str) -> String {
-    // HMAC accepts a key of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(submission_id.as_bytes());
-    hex::encode(&mac.finalize().into_bytes()[..8])
+    crate::secrets::hmac_hex(secret, submission_id.as_bytes())[..16].to_string()
 }
 
 /// The name of the row-key secret in `service_secrets`.
 const ROW_KEY_SECRET: &str = "microdata-row-key";
 
-/// The store's row-key secret, created on first use (by whichever process gets there first:
-/// the insert does nothing if another one won, and everyone reads the same value back).
+/// The store's row-key secret, created on first use.
 pub async fn row_key_secret(db: &Db) -> Result<Vec<u8>, StoreError> {
-    let mut fresh = [0u8; 32];
-    getrandom::fill(&mut fresh)
-        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
-    let value: String = crate::on_pool!(db, pool => {
-        sqlx::query(
-            "INSERT INTO service_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(ROW_KEY_SECRET)
-        .bind(hex::encode(fresh))
-        .execute(pool)
-        .await?;
-        sqlx::query_scalar("SELECT value FROM service_secrets WHERE name = $1")
-            .bind(ROW_KEY_SECRET)
-            .fetch_one(pool)
-            .await
-    })?;
-    hex::decode(&value).map_err(|e| StoreError::Corrupt(format!("{ROW_KEY_SECRET}: {e}")))
+    crate::secrets::get_or_create(db, ROW_KEY_SECRET).await
 }
 
 /// The microdata of one year and procedure, by (province, row key).

@@ -34,6 +34,21 @@ pub enum FilerKind {
     Intermediary,
 }
 
+impl FilerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilerKind::Business => "business",
+            FilerKind::Intermediary => "intermediary",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<FilerKind> {
+        [FilerKind::Business, FilerKind::Intermediary]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
 pub enum FilerCommand {
     Register {
         kind: FilerKind,
@@ -41,6 +56,8 @@ pub enum FilerCommand {
         /// The intermediary registering a member business.
         registered_by: Option<FilerId>,
         profile: FilerProfile,
+        /// A name for administrators (never published).
+        label: Option<String>,
         at: DateTime<Utc>,
     },
     ChangeProfile {
@@ -56,6 +73,9 @@ pub enum FilerEvent {
         enterprise_key: Option<String>,
         registered_by: Option<FilerId>,
         profile: FilerProfile,
+        /// A name for administrators (never published).
+        #[serde(default)]
+        label: Option<String>,
         /// When it was decided (the read models' `created_at`).
         at: DateTime<Utc>,
     },
@@ -117,6 +137,7 @@ impl Aggregate for Filer {
                 enterprise_key,
                 registered_by,
                 profile,
+                label,
                 at,
             } => {
                 if registered {
@@ -130,6 +151,7 @@ impl Aggregate for Filer {
                     enterprise_key,
                     registered_by,
                     profile,
+                    label,
                     at,
                 }
             }

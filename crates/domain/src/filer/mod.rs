@@ -4,6 +4,7 @@
 //! in the open microdata, and must never single a business out.
 
 pub mod aggregate;
+pub mod drafts;
 
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +90,41 @@ impl FilerProfile {
     }
 }
 
+/// A Vietnamese enterprise code (mã số doanh nghiệp, the enterprise's tax code): ten digits,
+/// or ten digits, a hyphen and three more for a dependent unit. It identifies a firm, so it is
+/// only ever held long enough to derive a keyed hash from it: its `Debug` hides it, and it has
+/// no `Display` and no `Serialize`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnterpriseCode(String);
+
+impl std::fmt::Debug for EnterpriseCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnterpriseCode(<hidden>)")
+    }
+}
+
+impl EnterpriseCode {
+    /// Accepts the code with surrounding spaces; refuses anything but the two forms.
+    pub fn parse(text: &str) -> Result<EnterpriseCode, &'static str> {
+        let text = text.trim();
+        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        let valid = match text.split_once('-') {
+            None => digits(text, 10),
+            Some((head, unit)) => digits(head, 10) && digits(unit, 3),
+        };
+        if valid {
+            Ok(EnterpriseCode(text.to_string()))
+        } else {
+            Err("an enterprise code is 10 digits, or 10 digits, a hyphen and 3 digits")
+        }
+    }
+
+    /// The code's bytes, for the keyed hash that stands in for it.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +139,24 @@ mod tests {
         );
         for bad in ["V", "g", "GG", ""] {
             assert_eq!(SectorSection::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn enterprise_codes_have_two_forms_and_never_print() {
+        let code = EnterpriseCode::parse(" 0101234567 ").unwrap();
+        assert_eq!(code.expose(), b"0101234567");
+        assert_eq!(format!("{code:?}"), "EnterpriseCode(<hidden>)");
+        assert!(EnterpriseCode::parse("0101234567-001").is_ok());
+        for bad in [
+            "",
+            "010123456",
+            "01012345678",
+            "0101234567-01",
+            "01012345x7",
+            "0101234567-",
+        ] {
+            assert!(EnterpriseCode::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -5,6 +5,7 @@
 //! and a check is only meaningful read next to how its figure was sampled.
 
 use super::*;
+use redtape_store::accounts::{Accounts, TokenRequest};
 
 /// What the clients and the sampler share. The clients run on actix's single-threaded
 /// runtime in a thread of their own; the sampler on the main Tokio runtime.
@@ -117,10 +118,12 @@ pub(super) async fn drive_and_check(
         None => None,
     };
 
+    let accounts = Accounts::new(&running.db, Arc::new(tokio::sync::Notify::new()));
     let mut tokens = Vec::new();
     for _ in 0..args.tokens {
         tokens.push(
-            redtape_store::tokens::issue(&running.db, Role::Business, None, Some("bench"))
+            accounts
+                .onboard_business(Default::default(), Some("bench"), "bench")
                 .await?
                 .token,
         );
@@ -162,7 +165,8 @@ pub(super) async fn drive_and_check(
     ));
     let base = format!("http://{}", running.addr);
     let reformer = if args.reforms > 0 {
-        let officer = redtape_store::tokens::issue(&running.db, Role::Officer, None, Some("bench"))
+        let officer = accounts
+            .issue(TokenRequest::new(Role::Officer, None), "bench")
             .await?
             .token;
         let (base, n) = (base.clone(), args.reforms);

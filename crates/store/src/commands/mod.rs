@@ -187,10 +187,9 @@ pub struct Commands<A: Aggregate> {
     wake: Arc<Notify>,
 }
 
-/// Filers (issue 13): registration and profile. Not yet the source of the `filers` table.
+/// Filers: registration and profile (used through [`crate::accounts::Accounts`]).
 pub type Filers = Commands<redtape_domain::filer::aggregate::Filer>;
-/// Tokens (issue 13): issue and revocation. Not yet the source of the `api_tokens` table:
-/// until the projector applies these events, tokens are issued by `crate::tokens`.
+/// Tokens: issue and revocation (used through [`crate::accounts::Accounts`]).
 pub type Tokens = Commands<redtape_domain::token::Token>;
 
 impl<A: Aggregate<Services = ()>> Commands<A> {

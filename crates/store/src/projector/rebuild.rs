@@ -41,6 +41,9 @@ pub(crate) async fn rebuild(
 ) -> Result<(u64, CellState), StoreError> {
     let started = Instant::now();
     sql::lock_checkpoint(conn).await?;
+    // Filers and tokens first: it refuses, before any work, while some are not events yet.
+    let accounts = crate::accounts::projection::rebuild(conn).await?;
+    tracing::debug!(accounts, "filers and tokens replayed");
     // PostgreSQL replaces `observations` by a fresh table instead (see `swap`).
     let emptied: &[&str] = match conn {
         Conn::Pg(_) => &["procedures", "index_cells", "index_cbi", "responses"],

@@ -30,6 +30,7 @@ fn registered(kind: FilerKind) -> FilerEvent {
         enterprise_key: Some("k1".into()),
         registered_by: None,
         profile: FilerProfile::default(),
+        label: None,
         at: at(),
     }
 }
@@ -41,6 +42,7 @@ fn a_business_registers_once_with_its_profile() {
         enterprise_key: Some("k1".into()),
         registered_by: None,
         profile: small_woman_owned(),
+        label: None,
         at: at(),
     };
     Framework::with(())
@@ -51,6 +53,7 @@ fn a_business_registers_once_with_its_profile() {
             enterprise_key: Some("k1".into()),
             registered_by: None,
             profile: small_woman_owned(),
+            label: None,
             at: at(),
         }]);
     Framework::with(())
@@ -66,6 +69,7 @@ fn an_intermediary_registers_businesses_only() {
         enterprise_key: None,
         registered_by: Some(ASSOCIATION),
         profile: FilerProfile::default(),
+        label: None,
         at: at(),
     };
     Framework::with(())
@@ -76,6 +80,7 @@ fn an_intermediary_registers_businesses_only() {
             enterprise_key: None,
             registered_by: Some(ASSOCIATION),
             profile: FilerProfile::default(),
+            label: None,
             at: at(),
         }]);
     Framework::with(())

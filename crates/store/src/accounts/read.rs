@@ -1,0 +1,82 @@
+//! Reading the `filers` and `tokens` read models for administrators, in keyset pages by id.
+//! A token row never carries the token or its hash.
+
+use redtape_domain::submission::FilerId;
+
+use crate::db::Db;
+use crate::StoreError;
+
+/// A filer as the `filers` read model has it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct FilerRow {
+    pub filer_id: String,
+    pub kind: String,
+    pub registered_by: Option<String>,
+    pub label: Option<String>,
+    pub size_class: Option<String>,
+    pub sector_section: Option<String>,
+    pub woman_owned: Option<bool>,
+    pub ethnic_minority_owned: Option<bool>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+/// A token as the `tokens` read model has it, with when it was last used.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TokenRow {
+    pub token_id: String,
+    pub role: String,
+    pub filer_id: Option<String>,
+    pub provinces: Option<String>,
+    pub label: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+/// Filers after `after` (by id), at most `limit`; only the members of `registered_by` if set.
+pub async fn filers(
+    db: &Db,
+    after: Option<&str>,
+    limit: i64,
+    registered_by: Option<FilerId>,
+) -> Result<Vec<FilerRow>, StoreError> {
+    Ok(crate::on_pool!(db, pool => sqlx::query_as(
+        "SELECT filer_id, kind, registered_by, label, size_class, sector_section, woman_owned, \
+         ethnic_minority_owned, created_at, updated_at FROM filers \
+         WHERE filer_id > $1 AND ($2 IS NULL OR registered_by = $2) \
+         ORDER BY filer_id LIMIT $3")
+        .bind(after.unwrap_or(""))
+        .bind(registered_by.map(|f| f.to_string()))
+        .bind(limit)
+        .fetch_all(pool).await)?)
+}
+
+/// One filer's row, if registered (and projected).
+pub async fn filer(db: &Db, id: FilerId) -> Result<Option<FilerRow>, StoreError> {
+    Ok(crate::on_pool!(db, pool => sqlx::query_as(
+        "SELECT filer_id, kind, registered_by, label, size_class, sector_section, woman_owned, \
+         ethnic_minority_owned, created_at, updated_at FROM filers WHERE filer_id = $1")
+        .bind(id.to_string())
+        .fetch_optional(pool).await)?)
+}
+
+/// Tokens after `after` (by id), at most `limit`; only those of `filer` if set.
+pub async fn tokens(
+    db: &Db,
+    after: Option<&str>,
+    limit: i64,
+    filer: Option<FilerId>,
+) -> Result<Vec<TokenRow>, StoreError> {
+    Ok(crate::on_pool!(db, pool => sqlx::query_as(
+        "SELECT t.token_id, t.role, t.filer_id, t.provinces, t.label, t.created_at, \
+         t.expires_at, t.revoked_at, u.last_used_at FROM tokens t \
+         LEFT JOIN token_usage u ON u.token_id = t.token_id \
+         WHERE t.token_id > $1 AND ($2 IS NULL OR t.filer_id = $2) \
+         ORDER BY t.token_id LIMIT $3")
+        .bind(after.unwrap_or(""))
+        .bind(filer.map(|f| f.to_string()))
+        .bind(limit)
+        .fetch_all(pool).await)?)
+}

@@ -1,0 +1,3 @@
+-- The accounts projection reads only Filer and Token events, in commit order: a partial index
+-- finds them without scanning the filings between (a filing pays only the predicate test).
+CREATE INDEX event_log_accounts ON event_log (position) WHERE aggregate_type IN ('Filer', 'Token');
