@@ -22,6 +22,7 @@ mod indices;
 mod lifecycle;
 mod limits;
 mod moderation;
+mod onboarding;
 mod open_data;
 mod openapi;
 mod procedures;

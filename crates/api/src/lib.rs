@@ -12,6 +12,7 @@
 //!   releases, and read the dashboard.
 //! - [`open`]: open data for anyone: indices, response statistics, releases, reference data,
 //!   microdata, the dictionary and the catalogue.
+//! - [`admin`]: administrators onboard filers and staff (filers, tokens).
 //! - [`ops`]: probes for operators.
 //!
 //! Beside them, the pieces every handler shares:
@@ -20,6 +21,7 @@
 //!   OpenAPI document served at `/openapi.json` (Swagger UI, offline, at `/docs/`).
 //! - [`figures`]: index cells, composites and trends as the API, dashboard and releases
 //!   publish them.
+//! - [`accounts`]: filers and tokens as the API shows them, and their rule errors.
 //! - [`submission`]: the submission view, visibility and changes, for business and officer
 //!   handlers.
 //! - [`datasets`]: every published dataset and its columns (the dictionary's, the CSV's).
@@ -38,6 +40,8 @@
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounts;
+pub mod admin;
 pub mod body;
 pub mod business;
 pub mod conditional;
@@ -79,6 +83,8 @@ pub struct AppState {
     /// The procedure catalogue in force (projected from Procedure events).
     pub catalogue: Arc<redtape_store::Catalogue>,
     pub tokens: redtape_store::tokens::TokenCache,
+    /// The command side of filers and tokens (onboarding).
+    pub accounts: redtape_store::accounts::Accounts,
     /// The command side of the procedure catalogue.
     pub procedures: redtape_store::Procedures,
     /// For requests that must see their own effect in the read models (procedure changes,

@@ -21,7 +21,7 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "A token from `redtape token issue`; shown once, stored only as a hash.",
+                        "A token from `POST /v1/admin/tokens` or `redtape token issue`; shown once, stored only as a hash.",
                     ))
                     .build(),
             ),
@@ -197,6 +197,7 @@ macro_rules! endpoints {
                 (name = "indices", description = "Open compliance-burden figures (methodology 1.0), no account needed"),
                 (name = "open data", description = "The data dictionary and the catalogue of datasets"),
                 (name = "reference", description = "Open reference data: procedures and provinces"),
+                (name = "admin", description = "Administrators onboard filers and staff: register filers, issue, list and revoke tokens"),
                 (name = "operations", description = "Probes for operators"),
             )
         )]
@@ -238,6 +239,12 @@ endpoints!(
     open::dictionary::dictionary,
     open::catalog::catalog,
     open::microdata::observations,
+    admin::accounts::register_filer,
+    admin::accounts::list_filers,
+    admin::accounts::get_filer,
+    admin::accounts::issue_token,
+    admin::accounts::list_tokens,
+    admin::accounts::revoke_token,
     ops::health::healthz,
     ops::health::readyz,
 );

@@ -74,10 +74,12 @@ pub enum Conflict {
     AlreadyModerated,
     ProcedureAbolished,
     ReleaseUnchanged,
+    EnterpriseRegistered,
+    TokenRevoked,
 }
 
 impl Conflict {
-    pub const ALL: [Conflict; 7] = [
+    pub const ALL: [Conflict; 9] = [
         Conflict::ConcurrentChange,
         Conflict::AlreadyExists,
         Conflict::SubmissionClosed,
@@ -85,6 +87,8 @@ impl Conflict {
         Conflict::AlreadyModerated,
         Conflict::ProcedureAbolished,
         Conflict::ReleaseUnchanged,
+        Conflict::EnterpriseRegistered,
+        Conflict::TokenRevoked,
     ];
 
     /// (problem type slug, title, seconds to wait before a retry that may succeed).
@@ -98,6 +102,12 @@ impl Conflict {
             AlreadyModerated => ("already-moderated", "Already moderated", None),
             ProcedureAbolished => ("procedure-abolished", "Procedure abolished", None),
             ReleaseUnchanged => ("release-unchanged", "Nothing changed", None),
+            EnterpriseRegistered => (
+                "enterprise-registered",
+                "Enterprise already registered",
+                None,
+            ),
+            TokenRevoked => ("token-revoked", "Token already revoked", None),
         }
     }
 }

@@ -274,6 +274,7 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
         body_deadline: Duration::from_secs(settings.serve.body_timeout_seconds),
         db: db.clone(),
         procedures: Procedures::new(&db, wake.clone()),
+        accounts,
         releases: redtape_store::Releases::new(&db),
         licence: redtape_api::licence::Licence {
             id: settings.serve.data_licence_id.clone(),

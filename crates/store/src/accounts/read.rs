@@ -80,3 +80,13 @@ pub async fn tokens(
         .bind(limit)
         .fetch_all(pool).await)?)
 }
+
+/// One token's row (with when it was last used), if issued.
+pub async fn token(db: &Db, id: uuid::Uuid) -> Result<Option<TokenRow>, StoreError> {
+    Ok(crate::on_pool!(db, pool => sqlx::query_as(
+        "SELECT t.token_id, t.role, t.filer_id, t.provinces, t.label, t.created_at, \
+         t.expires_at, t.revoked_at, u.last_used_at FROM tokens t \
+         LEFT JOIN token_usage u ON u.token_id = t.token_id WHERE t.token_id = $1")
+        .bind(id.to_string())
+        .fetch_optional(pool).await)?)
+}
