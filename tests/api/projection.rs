@@ -394,6 +394,8 @@ async fn readyz_reports_the_lag(app: &TestApp) {
                 filer,
                 draft: draft.clone(),
                 at: chrono::Utc::now(),
+                profile: Default::default(),
+                intermediary: None,
             };
             (uuid::Uuid::now_v7().to_string(), vec![command])
         })

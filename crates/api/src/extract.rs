@@ -101,6 +101,22 @@ pub struct Business {
     pub principal: Principal,
 }
 
+/// A caller who files: a business, for itself, or an intermediary, for the member businesses
+/// it registered. `filer` is the token's own filer.
+#[derive(Debug, Clone)]
+pub struct Filer {
+    pub filer: FilerId,
+    pub intermediary: bool,
+    pub principal: Principal,
+}
+
+/// A caller holding an intermediary token.
+#[derive(Debug, Clone)]
+pub struct Intermediary {
+    pub filer: FilerId,
+    pub principal: Principal,
+}
+
 /// A caller who may moderate and respond: an officer (perhaps limited to some provinces) or
 /// an admin (everywhere).
 #[derive(Debug, Clone)]
@@ -194,6 +210,29 @@ role_extractor!(
         _ => None,
     },
     "this endpoint is for business (filer) tokens"
+);
+role_extractor!(
+    Filer,
+    |p| match (p.role, p.filer) {
+        (Role::Business | Role::Intermediary, Some(filer)) => Some(Filer {
+            filer,
+            intermediary: p.role == Role::Intermediary,
+            principal: p
+        }),
+        _ => None,
+    },
+    "this endpoint is for business or intermediary tokens"
+);
+role_extractor!(
+    Intermediary,
+    |p| match (p.role, p.filer) {
+        (Role::Intermediary, Some(filer)) => Some(Intermediary {
+            filer,
+            principal: p
+        }),
+        _ => None,
+    },
+    "this endpoint is for intermediary tokens"
 );
 role_extractor!(
     Officer,

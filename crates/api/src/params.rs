@@ -133,6 +133,12 @@ fn refusal(rule: &str, detail: String) -> FieldViolation {
     }
 }
 
+/// A UUID (a filer's, a token's).
+pub fn uuid(text: &str) -> Result<uuid::Uuid, FieldViolation> {
+    uuid::Uuid::parse_str(text)
+        .map_err(|_| refusal("format", format!("must be a UUID, got {text:?}")))
+}
+
 /// A year redtape can hold observations for: from the earliest accepted date to 2100.
 pub fn year(text: &str) -> Result<i32, FieldViolation> {
     let first = chrono::Datelike::year(&redtape_domain::submission::report::earliest_date());

@@ -99,15 +99,15 @@ pub(crate) fn province_vn34(state: &Submission) -> Option<String> {
         .map(|c| c.as_str().to_string())
 }
 
-/// Whether `principal` may see this submission: its filer; an officer whose provinces hold
-/// it; an admin. Everyone else is told it does not exist, so ids cannot be probed.
+/// Whether `principal` may see this submission: its filer (also what an intermediary filed
+/// for it); the intermediary that filed it; an officer whose provinces hold it; an admin. Everyone else is told it does not exist, so ids cannot be probed.
 pub(crate) fn may_see(principal: &Principal, state: &Submission) -> bool {
     match principal.role {
         Role::Business => principal.filer.is_some() && state.filer == principal.filer,
         Role::Officer => province_vn34(state).is_some_and(|p| principal.scope.allows(&p)),
         Role::Admin => state.report.is_some(),
-        // What an intermediary filed for its members comes with issue 13's filing on behalf.
-        Role::Intermediary => false,
+        // What it filed for its members, and nothing else (not what a member filed itself).
+        Role::Intermediary => principal.filer.is_some() && state.intermediary == principal.filer,
     }
 }
 

@@ -264,6 +264,8 @@ pub async fn import_timings(
             filer,
             draft,
             at: Utc::now(),
+            profile: Default::default(),
+            intermediary: None,
         };
         (Uuid::now_v7().to_string(), vec![command])
     });
@@ -497,6 +499,9 @@ impl Iterator for Planner {
                     visits,
                 },
                 at: Utc::now(),
+                // Demo filers declare no profile yet (issue 14 gives them realistic ones).
+                profile: Default::default(),
+                intermediary: None,
             }
         } else {
             let mut categories = vec![*gen.pick(Category::ALL)];
@@ -518,6 +523,9 @@ impl Iterator for Planner {
                     visits,
                 },
                 at: Utc::now(),
+                // Demo filers declare no profile yet (issue 14 gives them realistic ones).
+                profile: Default::default(),
+                intermediary: None,
             }
         };
         let follow_up = match gen.below(100) {

@@ -121,13 +121,14 @@ pub struct ObservationRow {
     pub filed_at: String,
     pub updated_at: String,
     pub last_sequence: i64,
+    pub intermediary_id: Option<String>,
 }
 
 pub(crate) const SELECT_ALL: &str = "SELECT submission_id, kind, status, filer_id, \
     procedure_code, geography, province_code, province_vn34, year, submitted_on, completed_on, \
     experienced_on, outcome, channel, categories, official_fees, unofficial_payments, \
-    external_services, staff_hours, visits, amendments, filed_at, updated_at, last_sequence \
-    FROM observations";
+    external_services, staff_hours, visits, amendments, filed_at, updated_at, last_sequence, \
+    intermediary_id FROM observations";
 
 /// Reads every observation row in id order (tests and rebuild checks).
 pub async fn all(db: &crate::Db) -> Result<Vec<ObservationRow>, crate::StoreError> {
@@ -183,6 +184,8 @@ pub(crate) enum Change {
     /// A new row, status `received`.
     Insert {
         filer: String,
+        /// The intermediary that filed it for its member `filer`.
+        intermediary: Option<String>,
         columns: ReportColumns,
         at: String,
     },
@@ -208,8 +211,11 @@ impl Change {
                 filer,
                 timing,
                 filed_at,
+                intermediary,
+                ..
             } => Change::Insert {
                 filer: filer.to_string(),
+                intermediary: intermediary.map(|i| i.to_string()),
                 columns: ReportColumns::of(&Report::Timing(timing)),
                 at: at_text(filed_at),
             },
@@ -217,8 +223,11 @@ impl Change {
                 filer,
                 complaint,
                 filed_at,
+                intermediary,
+                ..
             } => Change::Insert {
                 filer: filer.to_string(),
+                intermediary: intermediary.map(|i| i.to_string()),
                 columns: ReportColumns::of(&Report::Complaint(complaint)),
                 at: at_text(filed_at),
             },

@@ -29,14 +29,6 @@ use crate::AppState;
 pub const MAX_PAGE: usize = 500;
 const DEFAULT_PAGE: usize = 100;
 
-fn uuid_param(text: &str) -> Result<Uuid, redtape_domain::FieldViolation> {
-    Uuid::parse_str(text).map_err(|_| redtape_domain::FieldViolation {
-        pointer: String::new(),
-        rule: "format".into(),
-        detail: format!("must be a UUID, got {text:?}"),
-    })
-}
-
 fn cursor(q: &QueryString) -> Result<Option<String>, ApiError> {
     q.text("cursor")
         .map(|c| {
@@ -66,7 +58,7 @@ pub struct FiltersQuery {
 impl FromQuery for FiltersQuery {
     fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
         Ok(FiltersQuery {
-            registered_by: q.optional("registered_by", uuid_param)?,
+            registered_by: q.optional("registered_by", params::uuid)?,
             limit: q
                 .optional("limit", params::limit(MAX_PAGE))?
                 .unwrap_or(DEFAULT_PAGE),
@@ -92,7 +84,7 @@ pub struct TokensQuery {
 impl FromQuery for TokensQuery {
     fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
         Ok(TokensQuery {
-            filer: q.optional("filer", uuid_param)?,
+            filer: q.optional("filer", params::uuid)?,
             limit: q
                 .optional("limit", params::limit(MAX_PAGE))?
                 .unwrap_or(DEFAULT_PAGE),

@@ -6,28 +6,91 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use redtape_domain::filer::FilerProfile;
 use redtape_domain::submission::{
     AmendmentDraft, ComplaintDraft, FilerId, SubmissionCommand, TimingDraft, WithdrawalDraft,
 };
 use redtape_store::CommandError;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::extract::{parse_json, path_uuid, Business, Caller};
+use crate::extract::{parse_json, path_uuid, Caller, Filer};
 use crate::idempotency::{self, Creates, Handled, IdempotencyKey};
+use crate::params::{self, FromQuery, Query, QueryString};
 use crate::problem::{ApiError, Problem, ReadProblems, WriteProblems};
 use crate::submission::{change, metadata, now, view_outcome, visible, SubmissionView};
 use crate::AppState;
+
+/// Who a filing is for.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FilingQuery {
+    /// Intermediary tokens only, and required for them: the member business (registered by
+    /// this intermediary) the submission is filed for.
+    #[param(value_type = Option<Uuid>)]
+    pub on_behalf_of: Option<Uuid>,
+}
+
+impl FromQuery for FilingQuery {
+    fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
+        Ok(FilingQuery {
+            on_behalf_of: q.optional("on_behalf_of", params::uuid)?,
+        })
+    }
+}
+
+/// What a filing records of its filer: the filer it is for, with the profile in force now,
+/// and the intermediary filing it, if any. A business files for itself; an intermediary for
+/// a member it registered, named by `on_behalf_of`.
+async fn filed_by(
+    state: &AppState,
+    who: &Filer,
+    on_behalf_of: Option<Uuid>,
+) -> Result<(FilerId, FilerProfile, Option<FilerId>), ApiError> {
+    let (filer, intermediary) = match (who.intermediary, on_behalf_of) {
+        (false, None) => (who.filer, None),
+        (false, Some(_)) => {
+            return Err(ApiError::parameter(
+                "on_behalf_of",
+                "not_allowed",
+                "a business files for itself; on_behalf_of is for intermediaries",
+            ))
+        }
+        (true, None) => {
+            return Err(ApiError::parameter(
+                "on_behalf_of",
+                "required",
+                "an intermediary files for a member: give on_behalf_of=<the member's filer id>",
+            ))
+        }
+        (true, Some(member)) => (FilerId(member), Some(who.filer)),
+    };
+    let row = redtape_store::accounts::read::filer(&state.db, filer).await?;
+    if let Some(intermediary) = intermediary {
+        let registered_by = row.as_ref().and_then(|r| r.registered_by.clone());
+        if registered_by != Some(intermediary.to_string()) {
+            return Err(ApiError::parameter(
+                "on_behalf_of",
+                "member",
+                "not a member business this intermediary registered",
+            ));
+        }
+    }
+    let profile = row.map(|r| r.profile()).unwrap_or_default();
+    Ok((filer, profile, intermediary))
+}
 
 /// Files a new submission (shared by timings and complaints).
 async fn file(
     state: web::Data<AppState>,
     req: HttpRequest,
-    who: Business,
+    who: Filer,
+    on_behalf_of: Option<Uuid>,
     body: web::Bytes,
-    command: impl FnOnce(FilerId, DateTime<Utc>) -> SubmissionCommand,
+    command: impl FnOnce(FilerId, FilerProfile, Option<FilerId>, DateTime<Utc>) -> SubmissionCommand,
 ) -> Result<HttpResponse, ApiError> {
     let new_id = Uuid::now_v7().to_string();
-    let filer = who.filer;
+    let (filer, profile, intermediary) = filed_by(&state, &who, on_behalf_of).await?;
     let who = Caller(who.principal);
     let caller = who.actor();
     let (state2, req2) = (state.clone(), req.clone());
@@ -51,7 +114,11 @@ async fn file(
                 .await?;
             let decided = state
                 .submissions
-                .decide_new(&id, command(filer, at), metadata(&req, &who, at))
+                .decide_new(
+                    &id,
+                    command(filer, profile, intermediary, at),
+                    metadata(&req, &who, at),
+                )
                 .await;
             // The answer is decided before the commit, so it commits with the events.
             let committed = match decided.map_err(ApiError::from).and_then(|decided| {
@@ -102,6 +169,19 @@ async fn file(
     .await
 }
 
+/// The filer a change acts for: a business, itself; an intermediary, the member it filed the
+/// submission for (a submission it did not file is not found, like any it may not see).
+async fn acting_for(state: &AppState, who: &Filer, id: Uuid) -> Result<FilerId, ApiError> {
+    if !who.intermediary {
+        return Ok(who.filer);
+    }
+    visible(state, &who.principal, id)
+        .await?
+        .state
+        .filer
+        .ok_or_else(|| ApiError::NotFound("no such submission".into()))
+}
+
 /// File a procedure timing.
 ///
 /// Records how long one run of an administrative procedure took in a province and what it
@@ -110,7 +190,7 @@ async fn file(
 #[utoipa::path(
     tag = "submissions",
     request_body(content = TimingDraft, content_type = "application/json"),
-    params(IdempotencyKey),
+    params(FilingQuery, IdempotencyKey),
     responses(
         (status = 201, description = "Filed", body = SubmissionView,
          headers(("Location" = String, description = "URL of the new submission"))),
@@ -122,13 +202,25 @@ async fn file(
 pub async fn report_timing(
     state: web::Data<AppState>,
     req: HttpRequest,
-    who: Business,
+    who: Filer,
+    query: Query<FilingQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let draft: TimingDraft = parse_json(&req, &body)?;
-    file(state, req, who, body, |filer, at| {
-        SubmissionCommand::ReportTiming { filer, draft, at }
-    })
+    file(
+        state,
+        req,
+        who,
+        query.on_behalf_of,
+        body,
+        |filer, profile, intermediary, at| SubmissionCommand::ReportTiming {
+            filer,
+            draft,
+            at,
+            profile,
+            intermediary,
+        },
+    )
     .await
 }
 
@@ -139,7 +231,7 @@ pub async fn report_timing(
 #[utoipa::path(
     tag = "submissions",
     request_body(content = ComplaintDraft, content_type = "application/json"),
-    params(IdempotencyKey),
+    params(FilingQuery, IdempotencyKey),
     responses(
         (status = 201, description = "Filed", body = SubmissionView,
          headers(("Location" = String, description = "URL of the new submission"))),
@@ -151,13 +243,25 @@ pub async fn report_timing(
 pub async fn file_complaint(
     state: web::Data<AppState>,
     req: HttpRequest,
-    who: Business,
+    who: Filer,
+    query: Query<FilingQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let draft: ComplaintDraft = parse_json(&req, &body)?;
-    file(state, req, who, body, |filer, at| {
-        SubmissionCommand::FileComplaint { filer, draft, at }
-    })
+    file(
+        state,
+        req,
+        who,
+        query.on_behalf_of,
+        body,
+        |filer, profile, intermediary, at| SubmissionCommand::FileComplaint {
+            filer,
+            draft,
+            at,
+            profile,
+            intermediary,
+        },
+    )
     .await
 }
 
@@ -206,13 +310,13 @@ pub async fn get_submission(
 pub async fn amend_submission(
     state: web::Data<AppState>,
     req: HttpRequest,
-    who: Business,
+    who: Filer,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_uuid("id", &path)?;
     let draft: AmendmentDraft = parse_json(&req, &body)?;
-    let filer = who.filer;
+    let filer = acting_for(&state, &who, id).await?;
     let command = move |at| SubmissionCommand::Amend {
         filer,
         draft: draft.clone(),
@@ -241,17 +345,17 @@ pub async fn amend_submission(
 pub async fn withdraw_submission(
     state: web::Data<AppState>,
     req: HttpRequest,
-    who: Business,
+    who: Filer,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_uuid("id", &path)?;
+    let filer = acting_for(&state, &who, id).await?;
     let draft: WithdrawalDraft = if body.iter().all(u8::is_ascii_whitespace) {
         WithdrawalDraft::default()
     } else {
         parse_json(&req, &body)?
     };
-    let filer = who.filer;
     let command = move |at| SubmissionCommand::Withdraw {
         filer,
         reason: draft.reason.clone(),

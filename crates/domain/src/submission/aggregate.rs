@@ -27,11 +27,17 @@ use super::moderation::{GovernmentResponse, ResponseDraft};
 use super::report::{
     merge_patch, AmendmentDraft, ComplaintDraft, ParseContext, ProcedureLookup, Report, TimingDraft,
 };
+use crate::filer::FilerProfile;
 use crate::validation::Violations;
 
 /// Version of every event payload schema defined here. A change to a payload's shape is a new
-/// version with an upcaster, never an edit of this one.
+/// version (older payloads still read, through serde defaults or an upcaster), never an edit
+/// of an old one.
 pub const EVENT_VERSION: &str = "1.0";
+
+/// Version of the filing events (`TimingReported`, `ComplaintFiled`): 1.1 records the filer's
+/// profile and the intermediary.
+pub const FILING_EVENT_VERSION: &str = "1.1";
 
 /// Longest reason accepted for an amendment or withdrawal.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -108,11 +114,17 @@ pub enum SubmissionCommand {
         filer: FilerId,
         draft: TimingDraft,
         at: DateTime<Utc>,
+        /// The filer's profile in force now, recorded with the filing.
+        profile: FilerProfile,
+        /// The intermediary filing on behalf of its member `filer`, if any.
+        intermediary: Option<FilerId>,
     },
     FileComplaint {
         filer: FilerId,
         draft: ComplaintDraft,
         at: DateTime<Utc>,
+        profile: FilerProfile,
+        intermediary: Option<FilerId>,
     },
     Amend {
         filer: FilerId,
@@ -137,15 +149,28 @@ pub enum SubmissionCommand {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SubmissionEvent {
+    /// Version 1.1 added `profile` and `intermediary`.
     TimingReported {
         filer: FilerId,
         timing: super::Timing,
         filed_at: DateTime<Utc>,
+        /// The filer's profile when it filed (METHODOLOGY.md §7); `None` in version 1.0
+        /// events, read as unknown. Later profile changes never move it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile: Option<FilerProfile>,
+        /// The intermediary that filed for its member `filer`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        intermediary: Option<FilerId>,
     },
+    /// Version 1.1 added `profile` and `intermediary`, as for `TimingReported`.
     ComplaintFiled {
         filer: FilerId,
         complaint: super::Complaint,
         filed_at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile: Option<FilerProfile>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        intermediary: Option<FilerId>,
     },
     /// Carries the whole report after the change (so replay never re-runs a merge) and the
     /// names of the fields that changed (so the history reads as a diff).
@@ -204,7 +229,13 @@ impl DomainEvent for SubmissionEvent {
         self.name().to_string()
     }
     fn event_version(&self) -> String {
-        EVENT_VERSION.to_string()
+        match self {
+            SubmissionEvent::TimingReported { .. } | SubmissionEvent::ComplaintFiled { .. } => {
+                FILING_EVENT_VERSION
+            }
+            _ => EVENT_VERSION,
+        }
+        .to_string()
     }
 }
 
@@ -252,6 +283,9 @@ impl SubmissionServices {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Submission {
     pub filer: Option<FilerId>,
+    /// The intermediary that filed it for its member `filer`, if any.
+    #[serde(default)]
+    pub intermediary: Option<FilerId>,
     pub report: Option<Report>,
     pub status: Status,
     pub filed_at: Option<DateTime<Utc>>,
@@ -334,7 +368,13 @@ impl Aggregate for Submission {
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         let event = match command {
-            SubmissionCommand::ReportTiming { filer, draft, at } => {
+            SubmissionCommand::ReportTiming {
+                filer,
+                draft,
+                at,
+                profile,
+                intermediary,
+            } => {
                 if self.report.is_some() {
                     return Err(SubmissionError::AlreadyExists);
                 }
@@ -345,9 +385,17 @@ impl Aggregate for Submission {
                     filer,
                     timing,
                     filed_at: at,
+                    profile: Some(profile),
+                    intermediary,
                 }
             }
-            SubmissionCommand::FileComplaint { filer, draft, at } => {
+            SubmissionCommand::FileComplaint {
+                filer,
+                draft,
+                at,
+                profile,
+                intermediary,
+            } => {
                 if self.report.is_some() {
                     return Err(SubmissionError::AlreadyExists);
                 }
@@ -358,6 +406,8 @@ impl Aggregate for Submission {
                     filer,
                     complaint,
                     filed_at: at,
+                    profile: Some(profile),
+                    intermediary,
                 }
             }
             SubmissionCommand::Amend { filer, draft, at } => {
@@ -451,8 +501,11 @@ impl Aggregate for Submission {
                 filer,
                 timing,
                 filed_at,
+                intermediary,
+                ..
             } => {
                 self.filer = Some(filer);
+                self.intermediary = intermediary;
                 self.report = Some(Report::Timing(timing));
                 self.filed_at = Some(filed_at);
                 self.status = Status::Received;
@@ -461,8 +514,11 @@ impl Aggregate for Submission {
                 filer,
                 complaint,
                 filed_at,
+                intermediary,
+                ..
             } => {
                 self.filer = Some(filer);
+                self.intermediary = intermediary;
                 self.report = Some(Report::Complaint(complaint));
                 self.filed_at = Some(filed_at);
                 self.status = Status::Received;

@@ -21,6 +21,22 @@ pub struct FilerRow {
     pub updated_at: Option<String>,
 }
 
+impl FilerRow {
+    /// The profile the row records (a value it does not know reads as undeclared).
+    pub fn profile(&self) -> redtape_domain::filer::FilerProfile {
+        use redtape_domain::filer::{FilerProfile, SectorSection, SizeClass};
+        FilerProfile {
+            size_class: self.size_class.as_deref().and_then(SizeClass::parse),
+            sector_section: self
+                .sector_section
+                .as_deref()
+                .and_then(SectorSection::parse),
+            woman_owned: self.woman_owned,
+            ethnic_minority_owned: self.ethnic_minority_owned,
+        }
+    }
+}
+
 /// A token as the `tokens` read model has it, with when it was last used.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TokenRow {

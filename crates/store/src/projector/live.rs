@@ -41,6 +41,7 @@ struct Touched {
 struct Pending {
     id: String,
     filer: String,
+    intermediary: Option<String>,
     columns: ReportColumns,
     at: String,
     sequence: i64,
@@ -101,7 +102,13 @@ pub(crate) async fn step(
         }
         let change = Change::decode(&event.payload).map_err(|e| corrupt(event, e))?;
         let (id, seq) = (event.aggregate_id.as_str(), event.sequence);
-        if let Change::Insert { filer, columns, at } = change {
+        if let Change::Insert {
+            filer,
+            intermediary,
+            columns,
+            at,
+        } = change
+        {
             if !touched.contains_key(id) {
                 // A new submission: no row before this batch (a row that exists would be left
                 // alone by the insert, and the checkpoint never lets that happen).
@@ -110,6 +117,7 @@ pub(crate) async fn step(
                 pending.push(Pending {
                     id: id.to_string(),
                     filer,
+                    intermediary,
                     columns,
                     at,
                     sequence: seq,
@@ -257,6 +265,7 @@ async fn flush(conn: &mut Conn<'_>, pending: &mut Vec<Pending>) -> Result<(), St
             id: &p.id,
             status: Status::Received.as_str(),
             filer: &p.filer,
+            intermediary: p.intermediary.as_deref(),
             columns: &p.columns,
             amendments: 0,
             filed_at: &p.at,

@@ -94,6 +94,7 @@ pub(crate) async fn rebuild(
             id,
             status: o.status,
             filer: &o.filer,
+            intermediary: o.intermediary.as_deref(),
             columns: &o.columns,
             amendments: o.amendments,
             filed_at: &o.filed_at,

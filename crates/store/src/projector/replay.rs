@@ -25,6 +25,7 @@ use crate::StoreError;
 pub(crate) struct Observation {
     pub status: &'static str,
     pub filer: String,
+    pub intermediary: Option<String>,
     pub columns: ReportColumns,
     pub amendments: i32,
     pub filed_at: String,
@@ -87,13 +88,19 @@ impl Replay {
             return Ok(());
         }
         match Change::decode(&logged.payload).map_err(corrupt)? {
-            Change::Insert { filer, columns, at } => {
+            Change::Insert {
+                filer,
+                intermediary,
+                columns,
+                at,
+            } => {
                 // ON CONFLICT DO NOTHING.
                 self.observations
                     .entry(logged.aggregate_id.clone())
                     .or_insert_with(|| Observation {
                         status: Status::Received.as_str(),
                         filer,
+                        intermediary,
                         columns,
                         amendments: 0,
                         filed_at: at.clone(),

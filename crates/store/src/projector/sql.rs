@@ -107,6 +107,7 @@ pub(crate) struct NewRow<'a> {
     pub id: &'a str,
     pub status: &'static str,
     pub filer: &'a str,
+    pub intermediary: Option<&'a str>,
     pub columns: &'a ReportColumns,
     pub amendments: i32,
     pub filed_at: &'a str,
@@ -119,9 +120,9 @@ const INSERT_OBSERVATIONS: &str = "INSERT INTO observations (submission_id, stat
     kind, procedure_code, geography, province_code, province_vn34, year, submitted_on, \
     completed_on, experienced_on, outcome, channel, categories, official_fees, \
     unofficial_payments, external_services, staff_hours, visits, amendments, filed_at, \
-    updated_at, last_sequence) ";
+    updated_at, last_sequence, intermediary_id) ";
 
-/// Observation rows per multi-row insert (24 binds each: 24,000 binds, below SQLite's 32,766
+/// Observation rows per multi-row insert (25 binds each: 25,000 binds, below SQLite's 32,766
 /// and PostgreSQL's 65,535).
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -143,7 +144,7 @@ pub(crate) async fn insert_observations(
                      $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
                      $9::int[], $10::date[], $11::date[], $12::date[], $13::text[], $14::text[], \
                      $15::text[], $16::bigint[], $17::bigint[], $18::bigint[], $19::float8[], \
-                     $20::int[], $21::int[], $22::text[], $23::text[], $24::bigint[]) \
+                     $20::int[], $21::int[], $22::text[], $23::text[], $24::bigint[], $25::text[]) \
                      ON CONFLICT (submission_id) DO NOTHING"
                 );
                 sqlx::query(&sql)
@@ -171,6 +172,7 @@ pub(crate) async fn insert_observations(
                     .bind(column(chunk, |o| o.filed_at))
                     .bind(column(chunk, |o| o.updated_at))
                     .bind(column(chunk, |o| o.last_sequence))
+                    .bind(column(chunk, |o| o.intermediary))
                     .execute(&mut **c)
                     .await?;
             }
@@ -182,7 +184,8 @@ pub(crate) async fn insert_observations(
                         .push_bind(o.amendments)
                         .push_bind(o.filed_at)
                         .push_bind(o.updated_at)
-                        .push_bind(o.last_sequence);
+                        .push_bind(o.last_sequence)
+                        .push_bind(o.intermediary);
                 });
                 insert.push(" ON CONFLICT (submission_id) DO NOTHING");
                 insert.build().execute(&mut **c).await?;

@@ -18,8 +18,8 @@ use crate::StoreError;
 const COPY: &str = "COPY observations_rebuild (submission_id, status, filer_id, kind, \
     procedure_code, geography, province_code, province_vn34, year, submitted_on, completed_on, \
     experienced_on, outcome, channel, categories, official_fees, unofficial_payments, \
-    external_services, staff_hours, visits, amendments, filed_at, updated_at, last_sequence) \
-    FROM STDIN (FORMAT text)";
+    external_services, staff_hours, visits, amendments, filed_at, updated_at, last_sequence, \
+    intermediary_id) FROM STDIN (FORMAT text)";
 
 /// Bytes sent per COPY message.
 const CHUNK: usize = 1 << 20;
@@ -147,6 +147,7 @@ fn row(out: &mut String, r: &NewRow<'_>) {
     text(out, Some(r.filed_at));
     text(out, Some(r.updated_at));
     value(out, Some(r.last_sequence));
+    text(out, r.intermediary);
     // Every field above ends with a tab; the row ends with a newline instead.
     out.pop();
     out.push('\n');

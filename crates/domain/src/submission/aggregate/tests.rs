@@ -61,6 +61,8 @@ fn timing_reported() -> SubmissionEvent {
         .unwrap_or_else(|v| panic!("{v}"));
     SubmissionEvent::TimingReported {
         filer: ALICE,
+        profile: Some(FilerProfile::default()),
+        intermediary: None,
         timing,
         filed_at: at(2025, 10, 1),
     }
@@ -106,6 +108,8 @@ fn a_valid_timing_is_reported_with_its_vn34_province() {
         .given_no_previous_events()
         .when(SubmissionCommand::ReportTiming {
             filer: ALICE,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft: timing_draft(),
             at: at(2025, 10, 1),
         })
@@ -118,6 +122,8 @@ fn a_complaint_before_the_merger_is_recorded_on_vn63_with_trimmed_narrative() {
         .given_no_previous_events()
         .when(SubmissionCommand::FileComplaint {
             filer: BOB,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft: complaint_draft(),
             at: at(2025, 10, 1),
         })
@@ -144,6 +150,8 @@ fn a_submission_id_is_used_once() {
         .given(vec![timing_reported()])
         .when(SubmissionCommand::ReportTiming {
             filer: ALICE,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft: timing_draft(),
             at: at(2025, 10, 1),
         })
@@ -164,6 +172,8 @@ fn every_broken_rule_of_a_timing_is_reported_at_once() {
         .given_no_previous_events()
         .when(SubmissionCommand::ReportTiming {
             filer: ALICE,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft,
             at: at(2025, 10, 1),
         })
@@ -196,6 +206,8 @@ fn dates_may_not_be_in_the_future_in_vietnam_time() {
         .given_no_previous_events()
         .when(SubmissionCommand::ReportTiming {
             filer: ALICE,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft: draft.clone(),
             at: late_evening,
         })
@@ -206,6 +218,8 @@ fn dates_may_not_be_in_the_future_in_vietnam_time() {
         .given_no_previous_events()
         .when(SubmissionCommand::ReportTiming {
             filer: ALICE,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft,
             at: late_evening,
         })
@@ -224,6 +238,8 @@ fn outcome_goes_with_completion() {
         .given_no_previous_events()
         .when(SubmissionCommand::ReportTiming {
             filer: ALICE,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft: pending_with_outcome,
             at: at(2025, 10, 1),
         })
@@ -239,6 +255,8 @@ fn outcome_goes_with_completion() {
         .given_no_previous_events()
         .when(SubmissionCommand::ReportTiming {
             filer: ALICE,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft: completed_without,
             at: at(2025, 10, 1),
         })
@@ -255,6 +273,8 @@ fn province_must_exist_on_the_map_of_the_submission_date() {
         .given_no_previous_events()
         .when(SubmissionCommand::ReportTiming {
             filer: ALICE,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft,
             at: at(2025, 10, 1),
         })
@@ -275,6 +295,8 @@ fn complaint_rules() {
         .given_no_previous_events()
         .when(SubmissionCommand::FileComplaint {
             filer: BOB,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft,
             at: at(2025, 10, 1),
         })
@@ -293,6 +315,8 @@ fn complaint_rules() {
         .given_no_previous_events()
         .when(SubmissionCommand::FileComplaint {
             filer: BOB,
+            profile: FilerProfile::default(),
+            intermediary: None,
             draft: none,
             at: at(2025, 10, 1),
         })
@@ -489,7 +513,8 @@ fn reasons_are_required_for_amendments_and_bounded() {
 fn events_round_trip_through_json_with_a_version() {
     let event = timing_reported();
     assert_eq!(event.event_type(), "TimingReported");
-    assert_eq!(event.event_version(), "1.0");
+    assert_eq!(event.event_version(), "1.1");
+    assert_eq!(verified().event_version(), "1.0");
     let json = serde_json::to_value(&event).unwrap_or_default();
     let back: SubmissionEvent =
         serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{e}: {json}"));
@@ -497,6 +522,64 @@ fn events_round_trip_through_json_with_a_version() {
     assert_eq!(
         json["TimingReported"]["timing"]["province"]["geography"],
         "vn-34"
+    );
+    // An undeclared profile is recorded as such (known to be undeclared)...
+    assert_eq!(
+        json["TimingReported"]["profile"],
+        json!({"size_class": null, "sector_section": null, "woman_owned": null,
+               "ethnic_minority_owned": null})
+    );
+}
+
+#[test]
+fn filings_of_version_1_0_read_with_an_unknown_profile() {
+    // ...while a 1.0 event, from before profiles were recorded, has none: unknown.
+    let mut json = serde_json::to_value(timing_reported()).unwrap_or_default();
+    let fields = json["TimingReported"].as_object_mut().unwrap();
+    fields.remove("profile");
+    fields.remove("intermediary");
+    let old: SubmissionEvent = serde_json::from_value(json).unwrap();
+    let SubmissionEvent::TimingReported {
+        profile,
+        intermediary,
+        ..
+    } = old
+    else {
+        panic!("not a timing");
+    };
+    assert_eq!((profile, intermediary), (None, None));
+}
+
+#[test]
+fn a_filing_records_the_profile_and_the_intermediary() {
+    let profile = FilerProfile {
+        size_class: Some(crate::filer::SizeClass::Micro),
+        woman_owned: Some(true),
+        ..Default::default()
+    };
+    let events = Framework::with(services())
+        .given_no_previous_events()
+        .when(SubmissionCommand::ReportTiming {
+            filer: ALICE,
+            draft: timing_draft(),
+            at: at(2025, 10, 1),
+            profile,
+            intermediary: Some(BOB),
+        })
+        .inspect_result()
+        .unwrap();
+    let [SubmissionEvent::TimingReported {
+        profile: recorded,
+        intermediary,
+        filer,
+        ..
+    }] = events.as_slice()
+    else {
+        panic!("{events:?}");
+    };
+    assert_eq!(
+        (*recorded, *intermediary, *filer),
+        (Some(profile), Some(BOB), ALICE)
     );
 }
 

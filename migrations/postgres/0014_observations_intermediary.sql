@@ -1,0 +1,1 @@
+../shared/0014_observations_intermediary.sql
