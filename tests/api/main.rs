@@ -19,6 +19,7 @@ mod filing;
 mod hostile;
 mod idempotency;
 mod indices;
+mod intermediaries;
 mod lifecycle;
 mod limits;
 mod moderation;

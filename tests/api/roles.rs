@@ -7,13 +7,14 @@ use serde_json::{json, Value};
 use crate::helpers::{complaint, timing, Reply, TestApp};
 
 /// Who calls, in the order of every row's expectations.
-const CALLERS: [&str; 6] = [
+const CALLERS: [&str; 7] = [
     "none",
     "owner",
     "other business",
     "officer",
     "officer elsewhere",
     "admin",
+    "intermediary",
 ];
 
 /// What a row's path needs created first, fresh for every call (so one caller's success
@@ -34,7 +35,7 @@ struct Row {
     path: &'static str,
     body: Option<Value>,
     fresh: Fresh,
-    expect: [u16; 6],
+    expect: [u16; 7],
 }
 
 fn row(
@@ -42,7 +43,7 @@ fn row(
     path: &'static str,
     body: Option<Value>,
     fresh: Fresh,
-    expect: [u16; 6],
+    expect: [u16; 7],
 ) -> Row {
     Row {
         method,
@@ -61,13 +62,15 @@ async fn every_endpoint_answers_every_role_as_specified(app: &TestApp) {
     let officer = app.token(Role::Officer).await;
     let elsewhere = app.officer_for(&["01"]).await;
     let admin = app.token(Role::Admin).await;
-    let tokens: [Option<&str>; 6] = [
+    let intermediary = app.token(Role::Intermediary).await;
+    let tokens: [Option<&str>; 7] = [
         None,
         Some(&owner),
         Some(&other),
         Some(&officer),
         Some(&elsewhere),
         Some(&admin),
+        Some(&intermediary),
     ];
 
     // Data every open endpoint can show: a complaint with a narrative, a year to release.
@@ -92,35 +95,79 @@ async fn every_endpoint_answers_every_role_as_specified(app: &TestApp) {
             "/v1/timings",
             Some(timing()),
             Nothing,
-            [401, 201, 201, 403, 403, 403],
+            [401, 201, 201, 403, 403, 403, 422],
         ),
         row(
             "POST",
             "/v1/complaints",
             Some(complaint()),
             Nothing,
-            [401, 201, 201, 403, 403, 403],
+            [401, 201, 201, 403, 403, 403, 422],
         ),
         row(
             "GET",
             "/v1/submissions/{id}",
             None,
             Submission,
-            [401, 200, 404, 200, 404, 200],
+            [401, 200, 404, 200, 404, 200, 404],
         ),
         row(
             "POST",
             "/v1/submissions/{id}/amendments",
             Some(amend),
             Submission,
-            [401, 200, 404, 403, 403, 403],
+            [401, 200, 404, 403, 403, 403, 404],
         ),
         row(
             "POST",
             "/v1/submissions/{id}/withdrawal",
             Some(json!({})),
             Submission,
-            [401, 200, 404, 403, 403, 403],
+            [401, 200, 404, 403, 403, 403, 404],
+        ),
+        // A filer's own account; an intermediary's members.
+        row(
+            "GET",
+            "/v1/me",
+            None,
+            Nothing,
+            [401, 200, 200, 403, 403, 403, 200],
+        ),
+        row(
+            "PUT",
+            "/v1/me/profile",
+            Some(json!({})),
+            Nothing,
+            [401, 200, 200, 403, 403, 403, 200],
+        ),
+        row(
+            "GET",
+            "/v1/submissions",
+            None,
+            Nothing,
+            [401, 200, 200, 403, 403, 403, 200],
+        ),
+        row(
+            "POST",
+            "/v1/members",
+            Some(json!({})),
+            Nothing,
+            [401, 403, 403, 403, 403, 403, 201],
+        ),
+        row(
+            "GET",
+            "/v1/members",
+            None,
+            Nothing,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        // The owner is not this intermediary's member.
+        row(
+            "PUT",
+            "/v1/members/{filer}/profile",
+            Some(json!({})),
+            Nothing,
+            [401, 403, 403, 403, 403, 403, 404],
         ),
         // Officers moderate in their provinces; admins everywhere.
         row(
@@ -128,35 +175,35 @@ async fn every_endpoint_answers_every_role_as_specified(app: &TestApp) {
             "/v1/moderation/queue",
             None,
             Nothing,
-            [401, 403, 403, 200, 200, 200],
+            [401, 403, 403, 200, 200, 200, 403],
         ),
         row(
             "POST",
             "/v1/submissions/{id}/verification",
             Some(json!({})),
             Submission,
-            [401, 403, 403, 200, 404, 200],
+            [401, 403, 403, 200, 404, 200, 403],
         ),
         row(
             "POST",
             "/v1/submissions/{id}/rejection",
             Some(json!({"reason": "spam"})),
             Submission,
-            [401, 403, 403, 200, 404, 200],
+            [401, 403, 403, 200, 404, 200, 403],
         ),
         row(
             "POST",
             "/v1/submissions/{id}/responses",
             Some(respond),
             Submission,
-            [401, 403, 403, 201, 404, 201],
+            [401, 403, 403, 201, 404, 201, 403],
         ),
         row(
             "GET",
             "/v1/submissions/{id}/events",
             None,
             Submission,
-            [401, 403, 403, 200, 404, 200],
+            [401, 403, 403, 200, 404, 200, 403],
         ),
         // The catalogue is national: officers for every province, and admins.
         row(
@@ -164,21 +211,21 @@ async fn every_endpoint_answers_every_role_as_specified(app: &TestApp) {
             "/v1/procedures",
             None,
             Nothing,
-            [401, 403, 403, 201, 403, 201],
+            [401, 403, 403, 201, 403, 201, 403],
         ),
         row(
             "POST",
             "/v1/procedures/{code}/reforms",
             Some(reform),
             Procedure,
-            [401, 403, 403, 200, 403, 200],
+            [401, 403, 403, 200, 403, 200, 403],
         ),
         row(
             "POST",
             "/v1/procedures/{code}/abolition",
             Some(abolish),
             Procedure,
-            [401, 403, 403, 200, 403, 200],
+            [401, 403, 403, 200, 403, 200, 403],
         ),
         // Releases: admins publish (2025: one row of this test per admin call).
         row(
@@ -186,7 +233,7 @@ async fn every_endpoint_answers_every_role_as_specified(app: &TestApp) {
             "/v1/releases/2025",
             None,
             Nothing,
-            [401, 403, 403, 403, 403, 201],
+            [401, 403, 403, 403, 403, 201, 403],
         ),
         // Admins onboard filers and staff.
         row(
@@ -194,89 +241,107 @@ async fn every_endpoint_answers_every_role_as_specified(app: &TestApp) {
             "/v1/admin/filers",
             Some(json!({})),
             Nothing,
-            [401, 403, 403, 403, 403, 201],
+            [401, 403, 403, 403, 403, 201, 403],
         ),
         row(
             "GET",
             "/v1/admin/filers",
             None,
             Nothing,
-            [401, 403, 403, 403, 403, 200],
+            [401, 403, 403, 403, 403, 200, 403],
         ),
         row(
             "GET",
             "/v1/admin/filers/{filer}",
             None,
             Nothing,
-            [401, 403, 403, 403, 403, 200],
+            [401, 403, 403, 403, 403, 200, 403],
         ),
         row(
             "POST",
             "/v1/admin/tokens",
             Some(json!({"role": "admin"})),
             Nothing,
-            [401, 403, 403, 403, 403, 201],
+            [401, 403, 403, 403, 403, 201, 403],
         ),
         row(
             "GET",
             "/v1/admin/tokens",
             None,
             Nothing,
-            [401, 403, 403, 403, 403, 200],
+            [401, 403, 403, 403, 403, 200, 403],
         ),
         row(
             "POST",
             "/v1/admin/tokens/{token}/revocation",
             None,
             Token,
-            [401, 403, 403, 403, 403, 200],
+            [401, 403, 403, 403, 403, 200, 403],
         ),
         // Open data: the same for everyone, token or not.
-        row("GET", "/v1/procedures", None, Nothing, [200; 6]),
-        row("GET", "/v1/procedures/1.001612", None, Nothing, [200; 6]),
-        row("GET", "/v1/provinces", None, Nothing, [200; 6]),
-        row("GET", "/v1/indices", None, Nothing, [200; 6]),
-        row("GET", "/v1/indices?format=csv", None, Nothing, [200; 6]),
+        row("GET", "/v1/procedures", None, Nothing, [200; 7]),
+        row("GET", "/v1/procedures/1.001612", None, Nothing, [200; 7]),
+        row("GET", "/v1/provinces", None, Nothing, [200; 7]),
+        row("GET", "/v1/indices", None, Nothing, [200; 7]),
+        row("GET", "/v1/indices?format=csv", None, Nothing, [200; 7]),
         row(
             "GET",
             "/v1/indices/rankings?year=2024&procedure=1.009972",
             None,
             Nothing,
-            [200; 6],
+            [200; 7],
         ),
         row(
             "GET",
             "/v1/indices/provinces?year=2024",
             None,
             Nothing,
-            [200; 6],
+            [200; 7],
         ),
         row(
             "GET",
             "/v1/indices/trends?procedure=1.009972&province=79",
             None,
             Nothing,
-            [200; 6],
+            [200; 7],
         ),
-        row("GET", "/v1/responses", None, Nothing, [200; 6]),
-        row("GET", "/v1/releases", None, Nothing, [200; 6]),
-        row("GET", "/v1/releases/2024", None, Nothing, [200; 6]),
-        row("GET", "/v1/releases/2024/1.csv", None, Nothing, [200; 6]),
-        row("GET", "/v1/releases/2024/1.json", None, Nothing, [200; 6]),
-        row("GET", "/v1/dictionary", None, Nothing, [200; 6]),
-        row("GET", "/v1/catalog", None, Nothing, [200; 6]),
+        row("GET", "/v1/responses", None, Nothing, [200; 7]),
+        row("GET", "/v1/releases", None, Nothing, [200; 7]),
+        row("GET", "/v1/releases/2024", None, Nothing, [200; 7]),
+        row("GET", "/v1/releases/2024/1.csv", None, Nothing, [200; 7]),
+        row("GET", "/v1/releases/2024/1.json", None, Nothing, [200; 7]),
+        row("GET", "/v1/dictionary", None, Nothing, [200; 7]),
+        row("GET", "/v1/catalog", None, Nothing, [200; 7]),
         row(
             "GET",
             "/v1/open/observations?year=2025&procedure=1.001612",
             None,
             Nothing,
-            [200; 6],
+            [200; 7],
         ),
-        row("GET", "/?year=2025", None, Nothing, [200; 6]),
-        row("GET", "/healthz", None, Nothing, [200; 6]),
-        row("GET", "/readyz", None, Nothing, [200; 6]),
-        row("GET", "/openapi.json", None, Nothing, [200; 6]),
+        row("GET", "/?year=2025", None, Nothing, [200; 7]),
+        row("GET", "/healthz", None, Nothing, [200; 7]),
+        row("GET", "/readyz", None, Nothing, [200; 7]),
+        row("GET", "/openapi.json", None, Nothing, [200; 7]),
     ];
+
+    // Every documented operation has a row.
+    let spec = app.get("/openapi.json", None).await.expect(200);
+    let matches = |template: &str, path: &str| {
+        let path = path.split('?').next().unwrap_or(path);
+        let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+        t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t.starts_with('{') || t == p)
+    };
+    for (template, operations) in spec["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            assert!(
+                rows.iter()
+                    .any(|r| r.method == method && matches(template, r.path)),
+                "{method} {template} has no row in the role matrix"
+            );
+        }
+    }
 
     let mut failures = Vec::new();
     let mut codes = 0;
@@ -323,7 +388,9 @@ async fn every_endpoint_answers_every_role_as_specified(app: &TestApp) {
             // moderate it.
             let may_see_narrative = matches!(i, 1 | 3 | 5) && path.contains("/submissions/");
             // Admins see filers (never narratives) in the onboarding lists.
-            let may_see_filer = may_see_narrative || (i == 5 && path.starts_with("/v1/admin/"));
+            let may_see_filer = may_see_narrative
+                || (i == 5 && path.starts_with("/v1/admin/"))
+                || (i == 1 && (path.starts_with("/v1/me") || path == "/v1/submissions"));
             let text = String::from_utf8_lossy(&reply.body);
             if (!may_see_narrative && text.contains(NARRATIVE))
                 || (!may_see_filer && text.contains(&filer_id))

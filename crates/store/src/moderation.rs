@@ -12,10 +12,16 @@ use crate::StoreError;
 /// Which submissions the queue lists.
 #[derive(Debug, Clone)]
 pub struct QueueFilter {
-    pub status: &'static str,
+    /// `None`: every status (a filer's own list).
+    pub status: Option<&'static str>,
     /// A `vn-34` province code.
     pub province: Option<String>,
     pub procedure: Option<String>,
+    pub year: Option<i32>,
+    /// Only the submissions filed for this filer (a business's own list).
+    pub filer: Option<String>,
+    /// Only the submissions this intermediary filed for its members.
+    pub intermediary: Option<String>,
     /// The officer's provinces; submissions outside are never listed.
     pub scope: Scope,
     /// Keyset cursor: list only submissions after this (filed_at, id).
@@ -37,6 +43,10 @@ pub struct QueueRow {
     pub amendments: i32,
     pub filed_at: String,
     pub updated_at: String,
+    pub filer_id: String,
+    pub intermediary_id: Option<String>,
+    /// The status of the latest government response, if any.
+    pub latest_response: Option<String>,
 }
 
 /// The queue, oldest first (by filing time, then id, so the order is total and a cursor
@@ -46,10 +56,25 @@ pub async fn queue(db: &Db, filter: &QueueFilter) -> Result<Vec<QueueRow>, Store
         ($database:ty) => {{
             let mut q = sqlx::QueryBuilder::<$database>::new(
                 "SELECT submission_id, kind, status, procedure_code, geography, province_code, \
-                 province_vn34, year, amendments, filed_at, updated_at FROM observations \
-                 WHERE status = ",
+                 province_vn34, year, amendments, filed_at, updated_at, filer_id, \
+                 intermediary_id, (SELECT r.status FROM responses r \
+                  WHERE r.submission_id = observations.submission_id \
+                  ORDER BY r.sequence DESC LIMIT 1) AS latest_response \
+                 FROM observations WHERE 1 = 1",
             );
-            q.push_bind(filter.status);
+            if let Some(status) = filter.status {
+                q.push(" AND status = ").push_bind(status);
+            }
+            if let Some(year) = filter.year {
+                q.push(" AND year = ").push_bind(year);
+            }
+            if let Some(filer) = &filter.filer {
+                q.push(" AND filer_id = ").push_bind(filer.clone());
+            }
+            if let Some(intermediary) = &filter.intermediary {
+                q.push(" AND intermediary_id = ")
+                    .push_bind(intermediary.clone());
+            }
             if let Some(p) = &filter.province {
                 q.push(" AND province_vn34 = ").push_bind(p.clone());
             }

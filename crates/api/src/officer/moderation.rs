@@ -38,6 +38,9 @@ pub struct QueueQuery {
     /// A national procedure code.
     #[param(value_type = Option<String>, example = "1.001612")]
     pub procedure: Option<ProcedureCode>,
+    /// Only the submissions this intermediary (a filer id) filed for its members.
+    #[param(value_type = Option<Uuid>)]
+    pub intermediary: Option<Uuid>,
     /// Items per page, 1 to 200 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: usize,
@@ -60,6 +63,7 @@ impl FromQuery for QueueQuery {
                 .unwrap_or(Status::Received),
             province: q.optional("province", params::province(Geography::Vn34))?,
             procedure: q.optional("procedure", params::procedure)?,
+            intermediary: q.optional("intermediary", params::uuid)?,
             limit: q
                 .optional("limit", params::limit(MAX_PAGE))?
                 .unwrap_or(DEFAULT_PAGE),
@@ -129,7 +133,7 @@ impl QueueItem {
 }
 
 /// A queue cursor: the (filed_at, id) of the last item, checked on the way back in.
-fn decode_cursor(text: &str) -> Result<(String, String), ApiError> {
+pub(crate) fn decode_cursor(text: &str) -> Result<(String, String), ApiError> {
     let bad = || ApiError::parameter("cursor", "format", "not a cursor this API gave out");
     let parts = crate::page::decode_cursor(text, 2)?;
     let (filed_at, id) = (&parts[0], &parts[1]);
@@ -164,6 +168,7 @@ pub async fn queue(
         ref procedure,
         limit,
         ref cursor,
+        ..
     } = *query;
     let procedure = procedure.as_ref().map(|p| p.as_str().to_string());
     let province = province.clone();
@@ -171,9 +176,12 @@ pub async fn queue(
     let mut rows = redtape_store::moderation::queue(
         &state.db,
         &QueueFilter {
-            status: status.as_str(),
+            status: Some(status.as_str()),
             province: province.clone(),
             procedure: procedure.clone(),
+            year: None,
+            filer: None,
+            intermediary: query.intermediary.map(|i| i.to_string()),
             scope: who.scope().clone(),
             after,
             // One more than asked, to know whether there is a next page.
