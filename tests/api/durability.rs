@@ -22,7 +22,20 @@ fn redtape(url: &str) -> Command {
 
 /// Starts `redtape serve` and returns it with its address, read from its start-up line.
 fn serve(url: &str) -> (Child, String) {
+    let (child, addr, _) = serve_logging(url, "warn");
+    (child, addr)
+}
+
+/// Starts `redtape serve` logging at `level`; returns it with its address and every log line
+/// it writes (collected as they come).
+fn serve_logging(
+    url: &str,
+    level: &str,
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = lines.clone();
     let mut child = redtape(url)
+        .env("RUST_LOG", level)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -31,6 +44,9 @@ fn serve(url: &str) -> (Child, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(mut kept) = kept.lock() {
+                kept.push(line.clone());
+            }
             if let Some(rest) = line.strip_prefix("redtape listening on http://") {
                 let addr = rest
                     .split_whitespace()
@@ -44,7 +60,7 @@ fn serve(url: &str) -> (Child, String) {
     let addr = rx
         .recv_timeout(Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("redtape did not start: {e}"));
-    (child, addr)
+    (child, addr, lines)
 }
 
 fn cli(url: &str, args: &[&str]) -> String {
@@ -134,4 +150,81 @@ async fn sqlite_kill_9_after_201_loses_nothing() {
 #[actix_web::test]
 async fn postgres_kill_9_after_201_loses_nothing() {
     kill_9_after_201_loses_nothing(Backend::Postgres).await;
+}
+
+/// Issue 13: an enterprise code is replaced by a keyed hash at once; neither the code nor the
+/// hash reaches any answer or any log line, at debug level, through a registration, a
+/// refused one and a duplicate.
+async fn an_enterprise_code_reaches_no_answer_and_no_log(backend: Backend) {
+    let Some(store) = TestStore::create(backend).await else {
+        return;
+    };
+    cli(&store.url, &["migrate"]);
+    let admin = cli(&store.url, &["token", "issue", "--role", "admin"]);
+    let (mut child, addr, lines) = serve_logging(&store.url, "debug");
+    let client = awc::Client::default();
+    let code = "0311122233";
+    let mut answers = Vec::new();
+    for (body, status) in [
+        (
+            serde_json::json!({"enterprise_code": code, "label": "x"}),
+            201,
+        ),
+        (serde_json::json!({"enterprise_code": code}), 409),
+        (
+            serde_json::json!({"enterprise_code": code, "profile": {"size_class": "huge"}}),
+            422,
+        ),
+        (
+            serde_json::json!({"enterprise_code": code, "unknown": 1}),
+            422,
+        ),
+    ] {
+        let mut res = client
+            .post(format!("http://{addr}/v1/admin/filers"))
+            .insert_header(("authorization", format!("Bearer {admin}")))
+            .insert_header(("content-type", "application/json"))
+            .send_body(body.to_string())
+            .await
+            .unwrap_or_else(|e| panic!("post: {e}"));
+        assert_eq!(res.status().as_u16(), status, "{body}");
+        answers.push(String::from_utf8_lossy(&res.body().await.unwrap_or_default()).into_owned());
+    }
+    // Give the log a moment to be written, then stop the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().unwrap_or_else(|e| panic!("kill: {e}"));
+    let _ = child.wait();
+    let db = redtape_store::Db::connect(Some(&store.url), &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let payload: String = redtape_store::on_pool!(&db, pool => sqlx::query_scalar(
+        "SELECT CAST(payload AS text) FROM events WHERE aggregate_type = 'Filer'")
+        .fetch_one(pool).await)
+    .unwrap_or_else(|e| panic!("{e}"));
+    db.close().await;
+    let key = serde_json::from_str::<serde_json::Value>(&payload).unwrap_or_default()
+        ["FilerRegistered"]["enterprise_key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(key.len(), 64, "{payload}");
+    assert!(!payload.contains(code));
+    let lines = lines.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(lines.len() > 5, "debug logging wrote {} lines", lines.len());
+    for text in answers.iter().chain(&lines) {
+        assert!(
+            !text.contains(code) && !text.contains(&key),
+            "leaks: {text}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn sqlite_an_enterprise_code_reaches_no_answer_and_no_log() {
+    an_enterprise_code_reaches_no_answer_and_no_log(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn postgres_an_enterprise_code_reaches_no_answer_and_no_log() {
+    an_enterprise_code_reaches_no_answer_and_no_log(Backend::Postgres).await;
 }

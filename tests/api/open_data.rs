@@ -582,6 +582,69 @@ async fn no_public_answer_contains_a_planted_identifier(app: &TestApp) {
     for _ in 0..5 {
         app.file("/v1/timings", &token, &timing()).await;
     }
+    // Filers and tokens (issue 13): an intermediary's and its member's ids, labels, the
+    // member's enterprise code and the keyed hash that stands for it, a token's id and label.
+    let centre = app
+        .post(
+            "/v1/admin/filers",
+            &admin,
+            &json!({"kind": "intermediary", "label": "PLANTED-CENTRE-LABEL"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let issued = app
+        .post(
+            "/v1/admin/tokens",
+            &admin,
+            &json!({"role": "intermediary", "filer_id": centre, "label": "PLANTED-TOKEN-LABEL"}),
+        )
+        .await
+        .expect(201);
+    let centre_token = issued["token"].as_str().unwrap().to_string();
+    let member = app
+        .post(
+            "/v1/members",
+            &centre_token,
+            &json!({"enterprise_code": "0399999999", "label": "PLANTED-MEMBER-LABEL",
+                    "profile": {"size_class": "micro", "woman_owned": true}}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..5 {
+        app.file(
+            &format!("/v1/timings?on_behalf_of={member}"),
+            &centre_token,
+            &timing(),
+        )
+        .await;
+    }
+    let enterprise_key: String = redtape_store::on_pool!(&app.db, pool =>
+        sqlx::query_scalar("SELECT CAST(payload AS text) FROM events \
+                            WHERE aggregate_type = 'Filer' AND aggregate_id = $1")
+            .bind(&member).fetch_one(pool).await)
+    .unwrap();
+    let enterprise_key = serde_json::from_str::<Value>(&enterprise_key).unwrap()["FilerRegistered"]
+        ["enterprise_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    planted.extend([
+        centre,
+        member,
+        centre_token,
+        issued["id"].as_str().unwrap().to_string(),
+        "PLANTED-CENTRE-LABEL".into(),
+        "PLANTED-TOKEN-LABEL".into(),
+        "PLANTED-MEMBER-LABEL".into(),
+        "0399999999".into(),
+        enterprise_key,
+    ]);
     app.project().await;
     let filer = redtape_store::observations::all(&app.db).await.unwrap()[0]
         .filer_id

@@ -46,8 +46,8 @@ impl ProfileDraft {
     }
 }
 
-/// A filer to register.
-#[derive(Debug, Clone, Deserialize)]
+/// A filer to register. Its `Debug` hides the enterprise code.
+#[derive(Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationDraft {
@@ -67,6 +67,20 @@ pub struct RegistrationDraft {
         schema(example = "Soc Trang SME support centre, member 17")
     )]
     pub label: Option<String>,
+}
+
+impl std::fmt::Debug for RegistrationDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationDraft")
+            .field("kind", &self.kind)
+            .field(
+                "enterprise_code",
+                &self.enterprise_code.as_ref().map(|_| "<hidden>"),
+            )
+            .field("profile", &self.profile)
+            .field("label", &self.label)
+            .finish()
+    }
 }
 
 fn business() -> FilerKind {
