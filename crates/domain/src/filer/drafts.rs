@@ -46,7 +46,8 @@ impl ProfileDraft {
     }
 }
 
-/// A filer to register. Its `Debug` hides the enterprise code.
+/// A filer to register.
+// Its `Debug` (below) hides the enterprise code.
 #[derive(Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
