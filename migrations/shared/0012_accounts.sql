@@ -11,7 +11,7 @@ CREATE INDEX filers_registered_by ON filers (registered_by);
 
 -- Bearer tokens, from TokenIssued and TokenRevoked (only the SHA-256 of a token is known).
 -- `api_tokens` (0002) held the tokens issued before; each start adopts its rows into events
--- and empties it.
+-- (it keeps them for replicas of the previous version during a rolling upgrade).
 CREATE TABLE tokens
 (
     token_id   text PRIMARY KEY,

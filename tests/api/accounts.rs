@@ -360,6 +360,17 @@ async fn filers_and_tokens_from_before_are_adopted(app: &TestApp) {
     app.get("/v1/moderation/queue", Some(revoked))
         .await
         .problem(401);
+
+    // A replica of the previous version revokes in `api_tokens` during a rolling upgrade: the
+    // next adoption records it.
+    redtape_store::on_pool!(&app.db, pool =>
+        sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE token_id = $1")
+            .bind(&live_id).bind(at).execute(pool).await.map(|_| ()).unwrap());
+    assert_eq!(redtape_store::accounts::adopt(&accounts).await.unwrap(), 1);
+    app.post("/v1/timings", live, &crate::helpers::timing())
+        .await
+        .problem(401);
+    assert_eq!(redtape_store::accounts::adopt(&accounts).await.unwrap(), 0);
 }
 
 crate::on_both_stores!(

@@ -287,6 +287,68 @@ async fn intermediaries_file_for_their_members_only(app: &TestApp) {
         3,
         "one observation per filing, all the member's"
     );
+    // Each row keeps the profile its filing recorded (the microdata reads these).
+    let profile_of = |id: &str| {
+        let r = rows.iter().find(|r| r.submission_id == id).unwrap();
+        (
+            r.size_class.clone(),
+            r.sector_section.clone(),
+            r.woman_owned,
+            r.intermediary_id.clone(),
+        )
+    };
+    assert_eq!(
+        profile_of(&filed),
+        (Some("micro".into()), None, Some(true), Some(centre.clone()))
+    );
+    assert_eq!(
+        profile_of(&own),
+        (Some("small".into()), Some("C".into()), None, None)
+    );
+
+    // The audit trail names the intermediary, and leaves the profile out.
+    let trail = app
+        .get(&format!("/v1/submissions/{filed}/events"), Some(&officer))
+        .await
+        .expect(200);
+    let filing = &trail[0];
+    assert!(filing["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("intermediary:"));
+    assert_eq!(
+        filing["data"]["TimingReported"]["intermediary"],
+        json!(centre)
+    );
+    assert!(
+        filing["data"]["TimingReported"].get("profile").is_none(),
+        "{filing}"
+    );
+
+    // An Idempotency-Key names one request: the same body for another member is not it.
+    let other = app
+        .post("/v1/members", &centre_token, &json!({}))
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = [("idempotency-key", "centre-batch-1")];
+    app.post_with(&for_member, &centre_token, &timing(), &key)
+        .await
+        .expect(201);
+    let reused = app
+        .post_with(
+            &format!("/v1/timings?on_behalf_of={other}"),
+            &centre_token,
+            &timing(),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        reused.problem(422)["type"],
+        "/problems/idempotency-key-reused"
+    );
 }
 
 crate::on_both_stores!(intermediaries_file_for_their_members_only);

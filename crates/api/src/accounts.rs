@@ -175,6 +175,9 @@ impl From<AccountError> for ApiError {
             AccountError::Token(TokenError::ExpiryPassed(_)) => {
                 field("/expires_at", "future", detail)
             }
+            AccountError::Token(TokenError::ExpiryTooFar(_)) => {
+                field("/expires_at", "range", detail)
+            }
             AccountError::Token(TokenError::FilerMismatch) => {
                 field("/filer_id", "required", detail)
             }

@@ -169,6 +169,12 @@ where
         h.update(req.method().as_str().as_bytes());
         h.update(b" ");
         h.update(req.path().as_bytes());
+        // The query too (an intermediary's `on_behalf_of` names whom it files for); only when
+        // there is one, so the fingerprints stored before this stay valid.
+        if !req.query_string().is_empty() {
+            h.update(b"?");
+            h.update(req.query_string().as_bytes());
+        }
         h.update(b"\n");
         h.update(body);
         hex::encode(h.finalize())

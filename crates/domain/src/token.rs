@@ -17,6 +17,10 @@ use crate::{Role, Scope};
 
 pub const EVENT_VERSION: &str = "1.0";
 
+/// The furthest a token may expire: ten years after it is issued (a longer-lived token should
+/// be one that never expires, and revoked when no longer needed).
+pub const MAX_LIFETIME_DAYS: i64 = 3653;
+
 pub enum TokenCommand {
     Issue {
         role: Role,
@@ -76,6 +80,8 @@ pub enum TokenError {
     AlreadyRevoked,
     #[error("the expiry {0} is not in the future")]
     ExpiryPassed(DateTime<Utc>),
+    #[error("the expiry {0} is more than ten years ahead; omit it for a token that never expires")]
+    ExpiryTooFar(DateTime<Utc>),
     #[error("a business or intermediary token speaks for a filer; a staff token has none")]
     FilerMismatch,
     #[error("only an officer token can be limited to provinces")]
@@ -123,6 +129,11 @@ impl Aggregate for Token {
                 }
                 if let Some(expiry) = expires_at.filter(|e| *e <= now) {
                     return Err(TokenError::ExpiryPassed(expiry));
+                }
+                if let Some(expiry) =
+                    expires_at.filter(|e| *e > now + chrono::Duration::days(MAX_LIFETIME_DAYS))
+                {
+                    return Err(TokenError::ExpiryTooFar(expiry));
                 }
                 TokenEvent::TokenIssued {
                     role,
@@ -259,6 +270,35 @@ mod tests {
             .given_no_previous_events()
             .when(issue(Role::Admin, None, Scope::Everywhere, Some(12)))
             .then_expect_events(vec![later]);
+    }
+
+    #[test]
+    fn an_expiry_is_at_most_ten_years_ahead() {
+        let far = at(11) + chrono::Duration::days(MAX_LIFETIME_DAYS) + chrono::Duration::hours(1);
+        let TokenCommand::Issue {
+            role,
+            filer,
+            scope,
+            hash,
+            label,
+            now,
+            ..
+        } = issue(Role::Admin, None, Scope::Everywhere, None)
+        else {
+            unreachable!()
+        };
+        Framework::with(())
+            .given_no_previous_events()
+            .when(TokenCommand::Issue {
+                role,
+                filer,
+                scope,
+                hash,
+                label,
+                expires_at: Some(far),
+                now,
+            })
+            .then_expect_error(TokenError::ExpiryTooFar(far));
     }
 
     #[test]

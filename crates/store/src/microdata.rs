@@ -56,8 +56,8 @@ static SELECT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT o.submission_id, o.province_vn34, o.procedure_code, o.kind, \
          o.submitted_on, o.completed_on, o.year, o.official_fees, o.unofficial_payments, \
-         o.external_services, o.staff_hours, o.visits, o.status, f.size_class, f.sector_section \
-         FROM observations o LEFT JOIN filers f ON f.filer_id = o.filer_id \
+         o.external_services, o.staff_hours, o.visits, o.status, o.size_class, o.sector_section \
+         FROM observations o \
          JOIN index_cells c ON c.geography = 'vn-34' AND c.year = o.year \
           AND c.procedure_code = o.procedure_code AND c.province_code = o.province_vn34 \
          WHERE o.year = $1 AND o.procedure_code = $2 AND {} AND c.suppressed = 0",

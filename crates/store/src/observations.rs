@@ -2,6 +2,7 @@
 //! the input of every index (methodology §1). Written only by the projector.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use redtape_domain::filer::FilerProfile;
 use redtape_domain::submission::Report;
 use redtape_domain::values::{StaffHours, Visits, Vnd};
 use redtape_domain::Provinces;
@@ -122,13 +123,40 @@ pub struct ObservationRow {
     pub updated_at: String,
     pub last_sequence: i64,
     pub intermediary_id: Option<String>,
+    pub size_class: Option<String>,
+    pub sector_section: Option<String>,
+    pub woman_owned: Option<bool>,
+    pub ethnic_minority_owned: Option<bool>,
+}
+
+/// The four profile columns of a row, as stored (`None`s for an unknown profile).
+#[derive(Debug)]
+pub(crate) struct ProfileColumns {
+    pub size_class: Option<&'static str>,
+    pub sector_section: Option<String>,
+    pub woman_owned: Option<bool>,
+    pub ethnic_minority_owned: Option<bool>,
+}
+
+impl ProfileColumns {
+    pub(crate) fn of(profile: Option<&FilerProfile>) -> ProfileColumns {
+        ProfileColumns {
+            size_class: profile.and_then(|p| p.size_class).map(|s| s.as_str()),
+            sector_section: profile
+                .and_then(|p| p.sector_section)
+                .map(|s| s.as_char().to_string()),
+            woman_owned: profile.and_then(|p| p.woman_owned),
+            ethnic_minority_owned: profile.and_then(|p| p.ethnic_minority_owned),
+        }
+    }
 }
 
 pub(crate) const SELECT_ALL: &str = "SELECT submission_id, kind, status, filer_id, \
     procedure_code, geography, province_code, province_vn34, year, submitted_on, completed_on, \
     experienced_on, outcome, channel, categories, official_fees, unofficial_payments, \
     external_services, staff_hours, visits, amendments, filed_at, updated_at, last_sequence, \
-    intermediary_id FROM observations";
+    intermediary_id, size_class, sector_section, woman_owned, ethnic_minority_owned \
+    FROM observations";
 
 /// Reads every observation row in id order (tests and rebuild checks).
 pub async fn all(db: &crate::Db) -> Result<Vec<ObservationRow>, crate::StoreError> {
@@ -186,6 +214,8 @@ pub(crate) enum Change {
         filer: String,
         /// The intermediary that filed it for its member `filer`.
         intermediary: Option<String>,
+        /// The filer's profile when it filed; `None` for a 1.0 event (unknown).
+        profile: Option<FilerProfile>,
         columns: ReportColumns,
         at: String,
     },
@@ -212,10 +242,11 @@ impl Change {
                 timing,
                 filed_at,
                 intermediary,
-                ..
+                profile,
             } => Change::Insert {
                 filer: filer.to_string(),
                 intermediary: intermediary.map(|i| i.to_string()),
+                profile,
                 columns: ReportColumns::of(&Report::Timing(timing)),
                 at: at_text(filed_at),
             },
@@ -224,10 +255,11 @@ impl Change {
                 complaint,
                 filed_at,
                 intermediary,
-                ..
+                profile,
             } => Change::Insert {
                 filer: filer.to_string(),
                 intermediary: intermediary.map(|i| i.to_string()),
+                profile,
                 columns: ReportColumns::of(&Report::Complaint(complaint)),
                 at: at_text(filed_at),
             },

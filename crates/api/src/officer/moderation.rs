@@ -322,7 +322,8 @@ pub struct AuditEvent {
     pub event: String,
     #[schema(example = "2025-10-01T03:00:00.000000Z")]
     pub recorded_at: DateTime<Utc>,
-    /// Who caused it: `filer:<id>`, `officer:<token id>` or `admin:<token id>`.
+    /// Who caused it: `filer:<id>` (a business), `intermediary:<token id>` (for its member,
+    /// the filer of the submission), `officer:<token id>` or `admin:<token id>`.
     #[schema(example = "filer:01932c4e-0000-7000-8000-000000000001")]
     pub actor: Option<String>,
     /// The token that made the request.
@@ -333,10 +334,23 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
     #[schema(example = "3f8e2a4c-5b1d-4e0f-9a7b-2c6d8e1f0a3b")]
     pub idempotency_key: Option<String>,
-    /// The event's payload, exactly as stored.
+    /// The event's payload as stored, without the filer's profile (a filing records it for
+    /// the statistics by firm profile; moderating a submission does not need it).
     #[schema(value_type = Object)]
     #[schema(example = json!({"SubmissionVerified": {"verified_at": "2025-10-02T08:00:00.000000Z"}}))]
     pub data: serde_json::Value,
+}
+
+/// A filing event's payload without the `profile` it records.
+fn without_profile(mut data: serde_json::Value) -> serde_json::Value {
+    if let Some(fields) = data
+        .as_object_mut()
+        .and_then(|event| event.values_mut().next())
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        fields.remove("profile");
+    }
+    data
 }
 
 /// The audit trail of a submission.
@@ -373,7 +387,7 @@ pub async fn audit_trail(
                 token_id: meta("token_id"),
                 request_id: meta("request_id"),
                 idempotency_key: meta("idempotency_key"),
-                data: serde_json::to_value(&e.event).map_err(ApiError::internal)?,
+                data: without_profile(serde_json::to_value(&e.event).map_err(ApiError::internal)?),
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;

@@ -149,7 +149,7 @@ pub struct TokenDraft {
     /// Who holds it, for administrators (up to 200 characters).
     #[cfg_attr(feature = "openapi", schema(example = "HCMC DPI, reform desk"))]
     pub label: Option<String>,
-    /// When it stops working; must be in the future. Default: never.
+    /// When it stops working: in the future, at most ten years ahead. Default: never.
     #[cfg_attr(feature = "openapi", schema(example = "2027-06-30T00:00:00Z"))]
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -220,6 +220,14 @@ impl TokenDraft {
                 "/expires_at",
                 "future",
                 format!("{} is not in the future", expiry.to_rfc3339()),
+            );
+        }
+        let furthest = now + chrono::Duration::days(crate::token::MAX_LIFETIME_DAYS);
+        if self.expires_at.is_some_and(|e| e > furthest) {
+            v.push(
+                "/expires_at",
+                "range",
+                "at most ten years ahead; omit it for a token that never expires",
             );
         }
         let label = label(&mut v, "/label", self.label.as_deref());

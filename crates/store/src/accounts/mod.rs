@@ -287,18 +287,21 @@ impl Accounts {
         self.issue(request, actor).await
     }
 
-    /// Revokes a token; a revoked token stays revoked.
+    /// Revokes a token; a revoked token stays revoked. The projection is caught up whatever
+    /// the answer: a retry of a revocation whose own catch-up did not finish (it is refused as
+    /// already revoked) still makes it take effect at once.
     pub async fn revoke(&self, token_id: Uuid, actor: &str) -> Result<()> {
-        self.tokens
+        let revoked = self
+            .tokens
             .execute(
                 &token_id.to_string(),
                 TokenCommand::Revoke { at: Utc::now() },
                 metadata(actor),
             )
             .await
-            .map_err(widen)?;
+            .map_err(widen);
         self.project().await?;
-        Ok(())
+        revoked
     }
 
     pub(crate) fn db(&self) -> &Db {

@@ -26,7 +26,7 @@ const BATCH: i64 = 1_000;
 const DEADLINE: Duration = Duration::from_secs(10);
 
 const PG_LOCK: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1 FOR UPDATE";
-const LITE_LOCK: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1";
+const READ_CHECKPOINT: &str = "SELECT txid, position FROM projector_checkpoints WHERE name = $1";
 const SAVE: &str = "UPDATE projector_checkpoints SET txid = $2, position = $3 WHERE name = $1";
 
 const PG_NEXT: &str = "SELECT txid, position, aggregate_type, aggregate_id, sequence, \
@@ -48,15 +48,35 @@ const PG_NEWEST: &str = "SELECT txid, position FROM events \
 const LITE_NEWEST: &str = "SELECT 0, position FROM event_log INDEXED BY event_log_accounts \
     WHERE aggregate_type IN ('Filer', 'Token') ORDER BY position DESC LIMIT 1";
 
-/// Applies the account events committed so far (waiting briefly for any held back by an
-/// older transaction); returns how many it applied.
+/// Applies the account events committed so far (waiting up to [`DEADLINE`] for any held back
+/// by an older transaction); returns how many it applied. After every account command.
 pub async fn catch_up(db: &Db) -> Result<usize, StoreError> {
+    catch_up_within(db, DEADLINE).await
+}
+
+/// Like [`catch_up`], waiting at most `deadline`. Cheap when there is nothing to apply (two
+/// index reads, no lock), so the live projector runs it after each of its passes: an account
+/// event whose own catch-up did not finish (its request went away, another transaction held
+/// it back past the deadline, the process died) is applied within one projector wake.
+pub async fn catch_up_within(db: &Db, deadline: Duration) -> Result<usize, StoreError> {
     let started = Instant::now();
-    let target: Option<(i64, i64)> = match db {
-        Db::Postgres(pool) => sqlx::query_as(PG_NEWEST).fetch_optional(pool).await?,
-        Db::Sqlite(pool) => sqlx::query_as(LITE_NEWEST).fetch_optional(pool).await?,
+    let (target, checkpoint): (Option<(i64, i64)>, (i64, i64)) = match db {
+        Db::Postgres(pool) => (
+            sqlx::query_as(PG_NEWEST).fetch_optional(pool).await?,
+            sqlx::query_as(READ_CHECKPOINT)
+                .bind(ACCOUNTS)
+                .fetch_one(pool)
+                .await?,
+        ),
+        Db::Sqlite(pool) => (
+            sqlx::query_as(LITE_NEWEST).fetch_optional(pool).await?,
+            sqlx::query_as(READ_CHECKPOINT)
+                .bind(ACCOUNTS)
+                .fetch_one(pool)
+                .await?,
+        ),
     };
-    let Some(target) = target else {
+    let Some(target) = target.filter(|t| *t > checkpoint) else {
         return Ok(0);
     };
     let mut total = 0;
@@ -80,7 +100,7 @@ pub async fn catch_up(db: &Db) -> Result<usize, StoreError> {
             return Ok(total);
         }
         if applied == 0 {
-            if started.elapsed() > DEADLINE {
+            if started.elapsed() > deadline {
                 tracing::warn!(
                     ?target,
                     ?checkpoint,
@@ -98,7 +118,7 @@ pub async fn catch_up(db: &Db) -> Result<usize, StoreError> {
 pub(crate) async fn pass(conn: &mut Conn<'_>) -> Result<(usize, (i64, i64)), StoreError> {
     let (lock, next) = match conn {
         Conn::Pg(_) => (PG_LOCK, PG_NEXT),
-        Conn::Lite(_) => (LITE_LOCK, LITE_NEXT),
+        Conn::Lite(_) => (READ_CHECKPOINT, LITE_NEXT),
     };
     let mut checkpoint: (i64, i64) =
         on_conn!(conn, c, DB => sqlx::query_as(lock).bind(ACCOUNTS).fetch_one(c).await)?;
@@ -115,31 +135,54 @@ pub(crate) async fn pass(conn: &mut Conn<'_>) -> Result<(usize, (i64, i64)), Sto
     Ok((events.len(), checkpoint))
 }
 
-/// For a rebuild, in its transaction: refuses while `api_tokens` still holds tokens that are
-/// not events yet (they would be lost; every start adopts them), then empties the tables and
-/// replays every account event into them.
+/// For a rebuild, in its transaction: refuses while `filers` or `api_tokens` still hold rows
+/// that are not events yet (they would be lost; every start adopts them), then empties the
+/// tables and replays every account event into them. The filers that `api_tokens` rows still
+/// name stay (its foreign key wants them); being adopted, each is rewritten whole by its own
+/// `FilerRegistered` and later events, so the result is the same.
 pub(crate) async fn rebuild(conn: &mut Conn<'_>) -> Result<usize, StoreError> {
-    let legacy: i64 = on_conn!(conn, c, DB =>
-        sqlx::query_scalar("SELECT count(*) FROM api_tokens").fetch_one(c).await)?;
+    use super::legacy::{UNADOPTED_FILERS, UNADOPTED_TOKENS};
+    let count = format!(
+        "SELECT (SELECT count(*) {UNADOPTED_FILERS}) + (SELECT count(*) {UNADOPTED_TOKENS})"
+    );
+    let legacy: i64 = on_conn!(conn, c, DB => sqlx::query_scalar(&count).fetch_one(c).await)?;
     if legacy > 0 {
         return Err(StoreError::Invalid(format!(
-            "{legacy} tokens issued before filers and tokens became events are not adopted \
-             yet: start `redtape serve` once (it adopts them), then rebuild"
+            "{legacy} filers or tokens from before filers and tokens became events are not \
+             adopted yet: start `redtape serve` once (it adopts them), then rebuild"
         )));
     }
     for statement in [
         "DELETE FROM tokens",
-        "DELETE FROM filers",
+        "DELETE FROM filers WHERE filer_id NOT IN \
+         (SELECT filer_id FROM api_tokens WHERE filer_id IS NOT NULL)",
         "UPDATE projector_checkpoints SET txid = 0, position = 0 WHERE name = 'accounts'",
     ] {
         on_conn!(conn, c, DB => sqlx::query(statement).execute(c).await.map(|_| ()))?;
     }
+    let target: Option<(i64, i64)> = match conn {
+        Conn::Pg(c) => sqlx::query_as(PG_NEWEST).fetch_optional(&mut **c).await?,
+        Conn::Lite(c) => sqlx::query_as(LITE_NEWEST).fetch_optional(&mut **c).await?,
+    };
+    let started = Instant::now();
     let mut total = 0;
     loop {
-        let (applied, _) = pass(conn).await?;
+        let (applied, checkpoint) = pass(conn).await?;
         total += applied;
-        if applied < BATCH as usize {
+        // Every account event committed before the rebuild, also one held back by an older
+        // transaction for a moment (as the main replay waits for its own).
+        if target.is_none_or(|t| checkpoint >= t) {
             return Ok(total);
+        }
+        if applied == 0 {
+            if started.elapsed() > DEADLINE {
+                return Err(StoreError::Invalid(
+                    "account events are held back by a long-running transaction; rebuild again \
+                     when it has ended"
+                        .into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 }

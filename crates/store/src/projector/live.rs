@@ -15,7 +15,7 @@ use redtape_domain::submission::{Status, Submission};
 use super::cell_state::{CellState, Dirty, Reform};
 use super::sql::{self, Conn, LoggedEvent, NewRow};
 use crate::cells::{Methodology, Placed};
-use crate::observations::{Change, ReportColumns};
+use crate::observations::{Change, ProfileColumns, ReportColumns};
 use crate::StoreError;
 
 /// What a batch did.
@@ -42,6 +42,7 @@ struct Pending {
     id: String,
     filer: String,
     intermediary: Option<String>,
+    profile: ProfileColumns,
     columns: ReportColumns,
     at: String,
     sequence: i64,
@@ -105,6 +106,7 @@ pub(crate) async fn step(
         if let Change::Insert {
             filer,
             intermediary,
+            profile,
             columns,
             at,
         } = change
@@ -118,6 +120,7 @@ pub(crate) async fn step(
                     id: id.to_string(),
                     filer,
                     intermediary,
+                    profile: ProfileColumns::of(profile.as_ref()),
                     columns,
                     at,
                     sequence: seq,
@@ -266,6 +269,7 @@ async fn flush(conn: &mut Conn<'_>, pending: &mut Vec<Pending>) -> Result<(), St
             status: Status::Received.as_str(),
             filer: &p.filer,
             intermediary: p.intermediary.as_deref(),
+            profile: &p.profile,
             columns: &p.columns,
             amendments: 0,
             filed_at: &p.at,

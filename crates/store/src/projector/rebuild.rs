@@ -95,6 +95,7 @@ pub(crate) async fn rebuild(
             status: o.status,
             filer: &o.filer,
             intermediary: o.intermediary.as_deref(),
+            profile: &o.profile,
             columns: &o.columns,
             amendments: o.amendments,
             filed_at: &o.filed_at,

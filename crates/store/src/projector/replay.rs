@@ -17,7 +17,7 @@ use redtape_domain::submission::Status;
 use redtape_index::cell::running::RunningCell;
 
 use crate::cells::{self, CellKey, CellRow, Methodology};
-use crate::observations::{Change, ReportColumns};
+use crate::observations::{Change, ProfileColumns, ReportColumns};
 use crate::StoreError;
 
 /// An observation row held in memory.
@@ -26,6 +26,7 @@ pub(crate) struct Observation {
     pub status: &'static str,
     pub filer: String,
     pub intermediary: Option<String>,
+    pub profile: ProfileColumns,
     pub columns: ReportColumns,
     pub amendments: i32,
     pub filed_at: String,
@@ -91,6 +92,7 @@ impl Replay {
             Change::Insert {
                 filer,
                 intermediary,
+                profile,
                 columns,
                 at,
             } => {
@@ -101,6 +103,7 @@ impl Replay {
                         status: Status::Received.as_str(),
                         filer,
                         intermediary,
+                        profile: ProfileColumns::of(profile.as_ref()),
                         columns,
                         amendments: 0,
                         filed_at: at.clone(),

@@ -43,6 +43,13 @@ impl Projector {
                     }
                 }
             }
+            // Filers and tokens have their own projection, caught up by each account command;
+            // this finishes any such catch-up that did not (held back, abandoned, crashed).
+            if let Err(e) =
+                crate::accounts::projection::catch_up_within(&self.db, Duration::ZERO).await
+            {
+                tracing::warn!(error = %e, "accounts projection failed; retrying");
+            }
             if last == 0 && self.has_due().await {
                 // Idle: every published figure becomes exact again.
                 if let Err(e) = self.transaction(BATCH, Intervals::All).await {

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use crate::cells::Published;
 use crate::cells::{self, CellKey, GroupKey, Placed};
+use crate::observations::ProfileColumns;
 use crate::observations::ReportColumns;
 use crate::StoreError;
 use futures::TryStreamExt;
@@ -108,6 +109,7 @@ pub(crate) struct NewRow<'a> {
     pub status: &'static str,
     pub filer: &'a str,
     pub intermediary: Option<&'a str>,
+    pub profile: &'a ProfileColumns,
     pub columns: &'a ReportColumns,
     pub amendments: i32,
     pub filed_at: &'a str,
@@ -120,9 +122,10 @@ const INSERT_OBSERVATIONS: &str = "INSERT INTO observations (submission_id, stat
     kind, procedure_code, geography, province_code, province_vn34, year, submitted_on, \
     completed_on, experienced_on, outcome, channel, categories, official_fees, \
     unofficial_payments, external_services, staff_hours, visits, amendments, filed_at, \
-    updated_at, last_sequence, intermediary_id) ";
+    updated_at, last_sequence, intermediary_id, size_class, sector_section, woman_owned, \
+    ethnic_minority_owned) ";
 
-/// Observation rows per multi-row insert (25 binds each: 25,000 binds, below SQLite's 32,766
+/// Observation rows per multi-row insert (29 binds each: 29,000 binds, below SQLite's 32,766
 /// and PostgreSQL's 65,535).
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -144,7 +147,8 @@ pub(crate) async fn insert_observations(
                      $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
                      $9::int[], $10::date[], $11::date[], $12::date[], $13::text[], $14::text[], \
                      $15::text[], $16::bigint[], $17::bigint[], $18::bigint[], $19::float8[], \
-                     $20::int[], $21::int[], $22::text[], $23::text[], $24::bigint[], $25::text[]) \
+                     $20::int[], $21::int[], $22::text[], $23::text[], $24::bigint[], $25::text[], $26::text[], $27::text[], $28::bool[], \
+                     $29::bool[]) \
                      ON CONFLICT (submission_id) DO NOTHING"
                 );
                 sqlx::query(&sql)
@@ -173,6 +177,10 @@ pub(crate) async fn insert_observations(
                     .bind(column(chunk, |o| o.updated_at))
                     .bind(column(chunk, |o| o.last_sequence))
                     .bind(column(chunk, |o| o.intermediary))
+                    .bind(column(chunk, |o| o.profile.size_class))
+                    .bind(column(chunk, |o| o.profile.sector_section.as_deref()))
+                    .bind(column(chunk, |o| o.profile.woman_owned))
+                    .bind(column(chunk, |o| o.profile.ethnic_minority_owned))
                     .execute(&mut **c)
                     .await?;
             }
@@ -185,7 +193,11 @@ pub(crate) async fn insert_observations(
                         .push_bind(o.filed_at)
                         .push_bind(o.updated_at)
                         .push_bind(o.last_sequence)
-                        .push_bind(o.intermediary);
+                        .push_bind(o.intermediary)
+                        .push_bind(o.profile.size_class)
+                        .push_bind(o.profile.sector_section.as_deref())
+                        .push_bind(o.profile.woman_owned)
+                        .push_bind(o.profile.ethnic_minority_owned);
                 });
                 insert.push(" ON CONFLICT (submission_id) DO NOTHING");
                 insert.build().execute(&mut **c).await?;

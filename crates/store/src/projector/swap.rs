@@ -19,7 +19,8 @@ const COPY: &str = "COPY observations_rebuild (submission_id, status, filer_id, 
     procedure_code, geography, province_code, province_vn34, year, submitted_on, completed_on, \
     experienced_on, outcome, channel, categories, official_fees, unofficial_payments, \
     external_services, staff_hours, visits, amendments, filed_at, updated_at, last_sequence, \
-    intermediary_id) FROM STDIN (FORMAT text)";
+    intermediary_id, size_class, sector_section, woman_owned, ethnic_minority_owned) \
+    FROM STDIN (FORMAT text)";
 
 /// Bytes sent per COPY message.
 const CHUNK: usize = 1 << 20;
@@ -148,6 +149,10 @@ fn row(out: &mut String, r: &NewRow<'_>) {
     text(out, Some(r.updated_at));
     value(out, Some(r.last_sequence));
     text(out, r.intermediary);
+    text(out, r.profile.size_class);
+    text(out, r.profile.sector_section.as_deref());
+    value(out, r.profile.woman_owned);
+    value(out, r.profile.ethnic_minority_owned);
     // Every field above ends with a tab; the row ends with a newline instead.
     out.pop();
     out.push('\n');

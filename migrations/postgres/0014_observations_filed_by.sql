@@ -1,0 +1,1 @@
+../shared/0014_observations_filed_by.sql

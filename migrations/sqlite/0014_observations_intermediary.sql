@@ -1,1 +1,0 @@
-../shared/0014_observations_intermediary.sql
