@@ -85,6 +85,8 @@ pub struct AppState {
     pub tokens: redtape_store::tokens::TokenCache,
     /// The command side of filers and tokens (onboarding).
     pub accounts: redtape_store::accounts::Accounts,
+    /// Filers as filings read them (profile, intermediary), briefly cached.
+    pub filers: redtape_store::accounts::read::FilerCache,
     /// The command side of the procedure catalogue.
     pub procedures: redtape_store::Procedures,
     /// For requests that must see their own effect in the read models (procedure changes,

@@ -76,8 +76,9 @@ pub struct ServeArgs {
     #[arg(long, env = "REDTAPE_AMENDMENT_WINDOW_DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(i64).range(1..=3650))]
     pub amendment_window_days: i64,
-    /// Seconds a successful token lookup is remembered (so a revocation takes effect within
-    /// this time); 0 checks the database on every request.
+    /// Seconds a successful token lookup, and a filer's profile, are remembered (so a
+    /// revocation, or a profile change made through another replica, takes effect within this
+    /// time); 0 checks the database on every request.
     #[arg(long, env = "REDTAPE_TOKEN_CACHE_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=300))]
     pub token_cache_seconds: u64,

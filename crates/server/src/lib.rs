@@ -299,6 +299,9 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
         tokens: redtape_store::tokens::TokenCache::new(Duration::from_secs(
             settings.serve.token_cache_seconds,
         )),
+        filers: redtape_store::accounts::read::FilerCache::new(Duration::from_secs(
+            settings.serve.token_cache_seconds,
+        )),
     });
     let server = HttpServer::new(move || redtape_api::app(state.clone()))
         .workers(

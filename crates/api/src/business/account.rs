@@ -77,6 +77,7 @@ pub async fn change_profile(
         .accounts
         .change_profile(who.filer, draft.profile(), &actor)
         .await?;
+    state.filers.forget(who.filer);
     Ok(HttpResponse::Ok().json(filer_view(&state, who.filer).await?))
 }
 

@@ -142,5 +142,6 @@ pub async fn change_member_profile(
         .accounts
         .change_profile(member, draft.profile(), &actor)
         .await?;
+    state.filers.forget(member);
     Ok(HttpResponse::Ok().json(filer_view(&state, member).await?))
 }

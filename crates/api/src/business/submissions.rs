@@ -65,7 +65,7 @@ async fn filed_by(
         }
         (true, Some(member)) => (FilerId(member), Some(who.filer)),
     };
-    let row = redtape_store::accounts::read::filer(&state.db, filer).await?;
+    let row = state.filers.get(&state.db, filer).await?;
     if let Some(intermediary) = intermediary {
         let registered_by = row.as_ref().and_then(|r| r.registered_by.clone());
         if registered_by != Some(intermediary.to_string()) {

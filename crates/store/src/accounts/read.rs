@@ -106,3 +106,54 @@ pub async fn token(db: &Db, id: uuid::Uuid) -> Result<Option<TokenRow>, StoreErr
         .bind(id.to_string())
         .fetch_optional(pool).await)?)
 }
+
+/// Recently read filers, so a filing does not query `filers` (one more statement per filing
+/// through SQLite's one connection cost 40% of the filing throughput: docs/benchmarks.md).
+/// A filing records the profile this returns, at most `ttl` old: a profile change made
+/// through this process is seen at once ([`FilerCache::forget`]), one made through another
+/// replica within `ttl` (`REDTAPE_TOKEN_CACHE_SECONDS`, as for revocations; 0 turns caching
+/// off). Filers not found are never cached (a member registered a moment ago is found).
+pub struct FilerCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<FilerId, (FilerRow, std::time::Instant)>>,
+}
+
+/// Upper bound on cached filers; past it the cache is cleared.
+const FILER_CACHE_CAPACITY: usize = 100_000;
+
+impl FilerCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        FilerCache {
+            ttl,
+            entries: Default::default(),
+        }
+    }
+
+    /// The filer's row, from the cache if it is fresh.
+    pub async fn get(&self, db: &Db, id: FilerId) -> Result<Option<FilerRow>, StoreError> {
+        if let Ok(entries) = self.entries.lock() {
+            if let Some((row, at)) = entries.get(&id) {
+                if at.elapsed() < self.ttl {
+                    return Ok(Some(row.clone()));
+                }
+            }
+        }
+        let found = filer(db, id).await?;
+        if let (Some(row), Ok(mut entries)) = (&found, self.entries.lock()) {
+            if !self.ttl.is_zero() {
+                if entries.len() >= FILER_CACHE_CAPACITY {
+                    entries.clear();
+                }
+                entries.insert(id, (row.clone(), std::time::Instant::now()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Drops a filer whose profile just changed.
+    pub fn forget(&self, id: FilerId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&id);
+        }
+    }
+}
