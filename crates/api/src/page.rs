@@ -64,6 +64,26 @@ pub fn cut<T>(rows: &mut Vec<T>, limit: usize, key: impl Fn(&T) -> Vec<String>) 
     rows.last().map(|r| encode_cursor(&key(r)))
 }
 
+/// Answers one page of a JSON-only list read with a keyset query (one row more than `limit`):
+/// cut with [`cut`], each row shown with `view`, in the [`Paged`] envelope whose `next` keeps
+/// the request's own parameters.
+pub fn json_page<R, T: Serialize>(
+    req: &actix_web::HttpRequest,
+    mut rows: Vec<R>,
+    limit: usize,
+    key: impl Fn(&R) -> Vec<String>,
+    view: impl Fn(R) -> Result<T, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let next_cursor = cut(&mut rows, limit, key);
+    let items = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(Paged {
+        about: Rows {},
+        items,
+        next: next_cursor.as_deref().map(|c| next_url(req, c)),
+        next_cursor,
+    }))
+}
+
 /// A cursor is the key parts joined by a unit separator, hex-encoded: opaque to clients.
 pub fn encode_cursor(parts: &[String]) -> String {
     hex::encode(parts.join("\u{1f}"))

@@ -189,6 +189,17 @@ pub fn limit(max: usize) -> impl Fn(&str) -> Result<usize, FieldViolation> {
 }
 
 /// One of a closed list of words, each mapped to its value.
+/// A submission status, as the moderation queue and a filer's own list filter by it.
+pub const STATUSES: &[(&str, redtape_domain::submission::Status)] = {
+    use redtape_domain::submission::Status;
+    &[
+        ("received", Status::Received),
+        ("verified", Status::Verified),
+        ("rejected", Status::Rejected),
+        ("withdrawn", Status::Withdrawn),
+    ]
+};
+
 pub fn one_of<T: Copy>(
     choices: &'static [(&'static str, T)],
 ) -> impl Fn(&str) -> Result<T, FieldViolation> {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::accounts::{FilerView, TokenView};
 use crate::extract::{parse_json, path_uuid, Admin, Caller};
-use crate::page::{next_url, Paged, Rows};
+use crate::page::{json_page, Paged, Rows};
 use crate::params::{self, FromQuery, Query, QueryString};
 use crate::problem::{ApiError, Problem, ReadProblems, WriteProblems};
 use crate::submission::now;
@@ -91,27 +91,6 @@ impl FromQuery for TokensQuery {
             cursor: cursor(q)?,
         })
     }
-}
-
-/// A page of `items`, cut at `limit` (one more row was read to know whether there is a next).
-fn page<R, T>(
-    req: &HttpRequest,
-    mut rows: Vec<R>,
-    limit: usize,
-    id: impl Fn(&R) -> String,
-    view: impl Fn(R) -> Result<T, ApiError>,
-) -> Result<HttpResponse, ApiError>
-where
-    T: Serialize,
-{
-    let next_cursor = crate::page::cut(&mut rows, limit, |last| vec![id(last)]);
-    let items = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(Paged {
-        about: Rows {},
-        items,
-        next: next_cursor.as_deref().map(|c| next_url(req, c)),
-        next_cursor,
-    }))
 }
 
 /// Reads a filer's row after its registration was projected (the store catches up before it
@@ -194,11 +173,11 @@ pub async fn list_filers(
         query.registered_by.map(FilerId),
     )
     .await?;
-    page(
+    json_page(
         &req,
         rows,
         query.limit,
-        |r| r.filer_id.clone(),
+        |r| vec![r.filer_id.clone()],
         FilerView::of,
     )
 }
@@ -306,11 +285,11 @@ pub async fn list_tokens(
     )
     .await?;
     let at = now();
-    page(
+    json_page(
         &req,
         rows,
         query.limit,
-        |r| r.token_id.clone(),
+        |r| vec![r.token_id.clone()],
         |r| TokenView::of(r, at),
     )
 }

@@ -16,7 +16,8 @@ use uuid::Uuid;
 use crate::accounts::FilerView;
 use crate::admin::accounts::filer_view;
 use crate::extract::{parse_json, Caller, Filer};
-use crate::page::{next_url, Paged, Rows};
+use crate::officer::moderation::queue_key;
+use crate::page::{json_page, Paged, Rows};
 use crate::params::{self, FromQuery, Query, QueryString};
 use crate::problem::{ApiError, ReadProblems, WriteProblems};
 use crate::AppState;
@@ -107,14 +108,8 @@ pub struct OwnQuery {
 
 impl FromQuery for OwnQuery {
     fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
-        const STATUSES: &[(&str, Status)] = &[
-            ("received", Status::Received),
-            ("verified", Status::Verified),
-            ("rejected", Status::Rejected),
-            ("withdrawn", Status::Withdrawn),
-        ];
         Ok(OwnQuery {
-            status: q.optional("status", params::one_of(STATUSES))?,
+            status: q.optional("status", params::one_of(params::STATUSES))?,
             procedure: q.optional("procedure", params::procedure)?,
             year: q.optional("year", params::year)?,
             limit: q
@@ -222,7 +217,7 @@ pub async fn list_own(
     } else {
         (Some(own), None)
     };
-    let mut rows = redtape_store::moderation::queue(
+    let rows = redtape_store::moderation::queue(
         &state.db,
         &QueueFilter {
             status: query.status.map(Status::as_str),
@@ -237,17 +232,5 @@ pub async fn list_own(
         },
     )
     .await?;
-    let next_cursor = crate::page::cut(&mut rows, query.limit, |last: &QueueRow| {
-        vec![last.filed_at.clone(), last.submission_id.clone()]
-    });
-    let items = rows
-        .into_iter()
-        .map(OwnItem::of)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(Paged {
-        about: Rows {},
-        items,
-        next: next_cursor.as_deref().map(|c| next_url(&req, c)),
-        next_cursor,
-    }))
+    json_page(&req, rows, query.limit, queue_key, OwnItem::of)
 }

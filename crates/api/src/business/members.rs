@@ -13,7 +13,7 @@ use redtape_store::accounts::{read, Registration};
 use crate::accounts::FilerView;
 use crate::admin::accounts::{filer_view, FiltersQuery};
 use crate::extract::{parse_json, path_uuid, Caller, Intermediary};
-use crate::page::{next_url, Paged, Rows};
+use crate::page::{json_page, Paged, Rows};
 use crate::params::Query;
 use crate::problem::{ApiError, Problem, ReadProblems, WriteProblems};
 use crate::AppState;
@@ -89,24 +89,20 @@ pub async fn list_members(
     who: Intermediary,
     query: Query<FiltersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut rows = read::filers(
+    let rows = read::filers(
         &state.db,
         query.cursor.as_deref(),
         i64::try_from(query.limit + 1).unwrap_or(i64::MAX),
         Some(who.filer),
     )
     .await?;
-    let next_cursor = crate::page::cut(&mut rows, query.limit, |r| vec![r.filer_id.clone()]);
-    let items = rows
-        .into_iter()
-        .map(FilerView::of)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(Paged {
-        about: Rows {},
-        items,
-        next: next_cursor.as_deref().map(|c| next_url(&req, c)),
-        next_cursor,
-    }))
+    json_page(
+        &req,
+        rows,
+        query.limit,
+        |r| vec![r.filer_id.clone()],
+        FilerView::of,
+    )
 }
 
 /// Declare a member's profile.

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::extract::{parse_json, path_uuid, Caller, Officer};
 use crate::idempotency::IdempotencyKey;
-use crate::page::{next_url, Paged, Rows};
+use crate::page::{json_page, Paged, Rows};
 use crate::params::{self, FromQuery, Query, QueryString};
 use crate::problem::{ApiError, ReadProblems, WriteProblems};
 use crate::submission::{change, visible, SubmissionView};
@@ -51,15 +51,9 @@ pub struct QueueQuery {
 
 impl FromQuery for QueueQuery {
     fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
-        const STATUSES: &[(&str, Status)] = &[
-            ("received", Status::Received),
-            ("verified", Status::Verified),
-            ("rejected", Status::Rejected),
-            ("withdrawn", Status::Withdrawn),
-        ];
         Ok(QueueQuery {
             status: q
-                .optional("status", params::one_of(STATUSES))?
+                .optional("status", params::one_of(params::STATUSES))?
                 .unwrap_or(Status::Received),
             province: q.optional("province", params::province(Geography::Vn34))?,
             procedure: q.optional("procedure", params::procedure)?,
@@ -132,6 +126,11 @@ impl QueueItem {
     }
 }
 
+/// The keyset of queue rows (and of a filer's own list): filing time, then id.
+pub(crate) fn queue_key(row: &QueueRow) -> Vec<String> {
+    vec![row.filed_at.clone(), row.submission_id.clone()]
+}
+
 /// A queue cursor: the (filed_at, id) of the last item, checked on the way back in.
 pub(crate) fn decode_cursor(text: &str) -> Result<(String, String), ApiError> {
     let bad = || ApiError::parameter("cursor", "format", "not a cursor this API gave out");
@@ -173,7 +172,7 @@ pub async fn queue(
     let procedure = procedure.as_ref().map(|p| p.as_str().to_string());
     let province = province.clone();
     let after = cursor.clone();
-    let mut rows = redtape_store::moderation::queue(
+    let rows = redtape_store::moderation::queue(
         &state.db,
         &QueueFilter {
             status: Some(status.as_str()),
@@ -189,20 +188,8 @@ pub async fn queue(
         },
     )
     .await?;
-    let next_cursor = crate::page::cut(&mut rows, limit, |last: &QueueRow| {
-        vec![last.filed_at.clone(), last.submission_id.clone()]
-    });
-    let items = rows
-        .into_iter()
-        .map(QueueItem::of)
-        .collect::<Result<Vec<_>, _>>()?;
     // Oldest first; the next page's URL keeps every filter of this one.
-    Ok(HttpResponse::Ok().json(Paged {
-        about: Rows {},
-        items,
-        next: next_cursor.as_deref().map(|c| next_url(&req, c)),
-        next_cursor,
-    }))
+    json_page(&req, rows, limit, queue_key, QueueItem::of)
 }
 
 /// Runs an officer's command on a submission the officer may see (404 otherwise).
