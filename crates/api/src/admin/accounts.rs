@@ -166,15 +166,25 @@ pub async fn list_filers(
     _: Admin,
     query: Query<FiltersQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    filers_page(&state, &req, &query, query.registered_by.map(FilerId)).await
+}
+
+/// A page of filers (the members of `registered_by` only, if given).
+pub(crate) async fn filers_page(
+    state: &AppState,
+    req: &HttpRequest,
+    query: &FiltersQuery,
+    registered_by: Option<FilerId>,
+) -> Result<HttpResponse, ApiError> {
     let rows = read::filers(
         &state.db,
         query.cursor.as_deref(),
         i64::try_from(query.limit + 1).unwrap_or(i64::MAX),
-        query.registered_by.map(FilerId),
+        registered_by,
     )
     .await?;
     json_page(
-        &req,
+        req,
         rows,
         query.limit,
         |r| vec![r.filer_id.clone()],

@@ -11,9 +11,9 @@ use redtape_domain::Violations;
 use redtape_store::accounts::{read, Registration};
 
 use crate::accounts::FilerView;
-use crate::admin::accounts::{filer_view, FiltersQuery};
+use crate::admin::accounts::{filer_view, filers_page, FiltersQuery};
 use crate::extract::{parse_json, path_uuid, Caller, Intermediary};
-use crate::page::{json_page, Paged, Rows};
+use crate::page::{Paged, Rows};
 use crate::params::Query;
 use crate::problem::{ApiError, Problem, ReadProblems, WriteProblems};
 use crate::AppState;
@@ -89,20 +89,7 @@ pub async fn list_members(
     who: Intermediary,
     query: Query<FiltersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let rows = read::filers(
-        &state.db,
-        query.cursor.as_deref(),
-        i64::try_from(query.limit + 1).unwrap_or(i64::MAX),
-        Some(who.filer),
-    )
-    .await?;
-    json_page(
-        &req,
-        rows,
-        query.limit,
-        |r| vec![r.filer_id.clone()],
-        FilerView::of,
-    )
+    filers_page(&state, &req, &query, Some(who.filer)).await
 }
 
 /// Declare a member's profile.
