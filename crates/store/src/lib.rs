@@ -32,6 +32,7 @@ pub mod catalogue;
 pub mod cells;
 pub mod commands;
 pub mod db;
+mod event_log;
 pub mod group_commit;
 pub mod idempotency;
 pub mod microdata;

@@ -13,7 +13,7 @@ use redtape_domain::filer::aggregate::FilerEvent;
 use redtape_domain::token::TokenEvent;
 
 use crate::db::{on_conn, Conn, Db};
-use crate::projector::sql::LoggedEvent;
+use crate::event_log::LoggedEvent;
 use crate::StoreError;
 
 /// Name of the accounts projection's checkpoint row.
@@ -187,15 +187,11 @@ pub(crate) async fn rebuild(conn: &mut Conn<'_>) -> Result<usize, StoreError> {
     }
 }
 
-fn corrupt(logged: &LoggedEvent, e: serde_json::Error) -> StoreError {
-    crate::projector::corrupt(logged, e)
-}
-
 async fn apply(conn: &mut Conn<'_>, logged: &LoggedEvent) -> Result<(), StoreError> {
     let id = logged.aggregate_id.as_str();
     if logged.aggregate_type == "Filer" {
         let event: FilerEvent =
-            serde_json::from_str(&logged.payload).map_err(|e| corrupt(logged, e))?;
+            serde_json::from_str(&logged.payload).map_err(|e| logged.corrupt(e))?;
         match event {
             FilerEvent::FilerRegistered {
                 kind,
@@ -238,7 +234,7 @@ async fn apply(conn: &mut Conn<'_>, logged: &LoggedEvent) -> Result<(), StoreErr
         }
     } else {
         let event: TokenEvent =
-            serde_json::from_str(&logged.payload).map_err(|e| corrupt(logged, e))?;
+            serde_json::from_str(&logged.payload).map_err(|e| logged.corrupt(e))?;
         match event {
             TokenEvent::TokenIssued {
                 role,

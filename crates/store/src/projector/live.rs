@@ -101,7 +101,7 @@ pub(crate) async fn step(
         if event.aggregate_type != <Submission as cqrs_es::Aggregate>::TYPE {
             continue;
         }
-        let change = Change::decode(&event.payload).map_err(|e| corrupt(event, e))?;
+        let change = Change::decode(&event.payload).map_err(|e| event.corrupt(e))?;
         let (id, seq) = (event.aggregate_id.as_str(), event.sequence);
         if let Change::Insert {
             filer,
@@ -288,7 +288,7 @@ async fn apply_procedure(
     logged: &LoggedEvent,
 ) -> Result<ProcedureTimeline, StoreError> {
     let event: ProcedureEvent =
-        serde_json::from_str(&logged.payload).map_err(|e| corrupt(logged, e))?;
+        serde_json::from_str(&logged.payload).map_err(|e| logged.corrupt(e))?;
     let (mut timeline, applied) = sql::procedure(conn, &logged.aggregate_id)
         .await?
         .unwrap_or_else(|| (ProcedureTimeline::default(), -1));
@@ -299,11 +299,4 @@ async fn apply_procedure(
     cqrs_es::Aggregate::apply(&mut timeline, event);
     sql::write_procedure(conn, &logged.aggregate_id, &timeline, logged.sequence).await?;
     Ok(timeline)
-}
-
-pub(crate) fn corrupt(logged: &LoggedEvent, e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt(format!(
-        "event {} #{} ({}) does not decode: {e}",
-        logged.aggregate_id, logged.sequence, logged.event_type
-    ))
 }

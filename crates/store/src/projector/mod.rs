@@ -44,7 +44,6 @@ use crate::StoreError;
 use cell_state::CellState;
 use sql::Conn;
 
-pub(crate) use live::corrupt;
 pub use sql::OBSERVATIONS;
 
 /// The built-in methodology configuration, built once. The embedded calendar is checked by

@@ -64,12 +64,7 @@ pub(crate) struct ResponseRow {
 impl Replay {
     /// Applies one event of the log.
     pub(crate) fn apply(&mut self, logged: &super::sql::LoggedEvent) -> Result<(), StoreError> {
-        let corrupt = |e: serde_json::Error| {
-            StoreError::Corrupt(format!(
-                "event {} #{} ({}) does not decode: {e}",
-                logged.aggregate_id, logged.sequence, logged.event_type
-            ))
-        };
+        let corrupt = |e| logged.corrupt(e);
         let seq = logged.sequence;
         if logged.aggregate_type == <ProcedureTimeline as cqrs_es::Aggregate>::TYPE {
             let event: ProcedureEvent = serde_json::from_str(&logged.payload).map_err(corrupt)?;

@@ -23,17 +23,7 @@ pub(crate) use crate::db::{on_conn, Conn};
 /// Name of the checkpoint row of the read models.
 pub const OBSERVATIONS: &str = "observations";
 
-/// A row of the event log in commit order.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct LoggedEvent {
-    pub txid: i64,
-    pub position: i64,
-    pub aggregate_type: String,
-    pub aggregate_id: String,
-    pub sequence: i64,
-    pub event_type: String,
-    pub payload: String,
-}
+pub(crate) use crate::event_log::LoggedEvent;
 
 /// PostgreSQL: the checkpoint row locked, so concurrent projectors (replicas, the CLI)
 /// serialize. SQLite: the transaction is `BEGIN IMMEDIATE`, which already serializes them,
