@@ -13,6 +13,7 @@
 //! - [`cbi`]: the Compliance Burden Index, ranks and province composites.
 //! - [`change`]: year-on-year changes of a figure (trends).
 //! - [`responses`]: statistics on government responses, disclosure-controlled.
+//! - [`suppression`]: secondary suppression across the cells of a partition (1.1, §4).
 
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -24,6 +25,7 @@ pub mod change;
 pub mod percentile;
 pub mod responses;
 pub mod rounding;
+pub mod suppression;
 pub mod tariff;
 
 /// Stamped on every figure; a change to any rule is a new version.
