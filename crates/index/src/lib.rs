@@ -14,10 +14,12 @@
 //! - [`change`]: year-on-year changes of a figure (trends).
 //! - [`responses`]: statistics on government responses, disclosure-controlled.
 //! - [`suppression`]: secondary suppression across the cells of a partition (1.1, §4).
+//! - [`anonymity`]: k-anonymous open microdata (1.1, §4).
 
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod anonymity;
 pub mod calendar;
 pub mod cbi;
 pub mod cell;
