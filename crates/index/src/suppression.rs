@@ -114,6 +114,134 @@ pub fn decide(
     }
 }
 
+/// A cell of one (year, procedure), as §4 names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CellRef {
+    /// A province cell: geography (`vn-34`, `vn-63`) and province code.
+    Province(String, String),
+    /// A national cell (province `all`) of a geography.
+    National(String),
+    /// A breakdown group (§7): geography, dimension, group.
+    Group(String, String, String),
+}
+
+/// The cells of one (year, procedure) with their n, as the partitions of §4 need them.
+#[derive(Debug, Clone, Default)]
+pub struct YearCells {
+    /// vn-63 province cells: (code, n, the vn-34 successor's code), by code.
+    pub vn63: Vec<(String, u32, String)>,
+    /// vn-34 province cells: (code, n), by code.
+    pub vn34: Vec<(String, u32)>,
+    /// The national cells' n, per geography (absent: the geography has no observation).
+    pub vn63_national: Option<u32>,
+    pub vn34_national: Option<u32>,
+    /// Breakdown groups, with the dimensions in §7's order for each geography.
+    pub breakdowns: Vec<Breakdown>,
+}
+
+/// The groups of one dimension (§7) under a geography's national cell.
+#[derive(Debug, Clone, Default)]
+pub struct Breakdown {
+    pub geography: String,
+    pub dimension: String,
+    /// (group, n), in §7's group order.
+    pub groups: Vec<(String, u32)>,
+}
+
+/// Every cell of `cells` with its suppression (§4, 1.1). The partitions, in §4's order:
+/// (a) each vn-34 province cell over its vn-63 predecessors when it holds exactly their
+/// observations (its n is theirs added up: every observation was recorded under vn-63); (b) the
+/// vn-63 provinces under the vn-63 national cell; (c) the vn-34 provinces under the vn-34
+/// national cell; (d) the groups of each dimension under their national cell, vn-63 before
+/// vn-34 as in (b) and (c).
+pub fn decide_year(cells: &YearCells, k: u32) -> Vec<(CellRef, Option<Suppression>)> {
+    const VN63: &str = "vn-63";
+    const VN34: &str = "vn-34";
+    let mut refs: Vec<CellRef> = Vec::new();
+    let mut n: Vec<u32> = Vec::new();
+    let mut add = |cell: CellRef, count: u32| {
+        refs.push(cell);
+        n.push(count);
+        n.len() - 1
+    };
+    let vn63: Vec<usize> = cells
+        .vn63
+        .iter()
+        .map(|(code, count, _)| add(CellRef::Province(VN63.into(), code.clone()), *count))
+        .collect();
+    let vn34: Vec<usize> = cells
+        .vn34
+        .iter()
+        .map(|(code, count)| add(CellRef::Province(VN34.into(), code.clone()), *count))
+        .collect();
+    let national63 = cells
+        .vn63_national
+        .map(|count| add(CellRef::National(VN63.into()), count));
+    let national34 = cells
+        .vn34_national
+        .map(|count| add(CellRef::National(VN34.into()), count));
+    let mut groups = Vec::new();
+    for b in &cells.breakdowns {
+        let ids: Vec<usize> = b
+            .groups
+            .iter()
+            .map(|(group, count)| {
+                add(
+                    CellRef::Group(b.geography.clone(), b.dimension.clone(), group.clone()),
+                    *count,
+                )
+            })
+            .collect();
+        groups.push((b.geography.as_str(), ids));
+    }
+
+    let mut partitions = Vec::new();
+    for (i, (code, count)) in cells.vn34.iter().enumerate() {
+        let predecessors: Vec<usize> = cells
+            .vn63
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, _, successor))| successor == code)
+            .map(|(j, _)| vn63[j])
+            .collect();
+        let theirs: u32 = predecessors.iter().map(|&j| n[j]).sum();
+        if !predecessors.is_empty() && theirs == *count {
+            partitions.push(Partition {
+                total: vn34[i],
+                parts: predecessors,
+            });
+        }
+    }
+    if let Some(total) = national63 {
+        partitions.push(Partition {
+            total,
+            parts: vn63.clone(),
+        });
+    }
+    if let Some(total) = national34 {
+        partitions.push(Partition {
+            total,
+            parts: vn34.clone(),
+        });
+    }
+    for geography in [VN63, VN34] {
+        let national = if geography == VN63 {
+            national63
+        } else {
+            national34
+        };
+        let Some(total) = national else { continue };
+        for (_, ids) in groups.iter().filter(|(g, _)| *g == geography) {
+            partitions.push(Partition {
+                total,
+                parts: ids.clone(),
+            });
+        }
+    }
+    let state = decide(&n, k, &partitions, &[]);
+    refs.into_iter().zip(state).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +342,51 @@ mod tests {
             decide(&[30, 2, 20, 8], 5, &partitions, &[]),
             vec![None, Some(P), None, Some(S)]
         );
+    }
+
+    /// The worked example across both maps, through [`decide_year`], with a breakdown: the
+    /// vn-34 national cell's woman_owned groups yes (3), no (30), unknown (7): yes is primary,
+    /// unknown (7) secondary. The vn-34 cells X (3), P (12), Q (25) hold exactly the
+    /// observations of their vn-63 predecessors, so (a) applies to each.
+    #[test]
+    fn a_year_of_cells_is_decided_in_the_order_of_section_4() {
+        let cells = YearCells {
+            vn63: vec![
+                ("X1".into(), 3, "X".into()),
+                ("P1".into(), 12, "P".into()),
+                ("Q1".into(), 10, "Q".into()),
+                ("Q2".into(), 15, "Q".into()),
+            ],
+            vn34: vec![("P".into(), 12), ("Q".into(), 25), ("X".into(), 3)],
+            vn63_national: Some(40),
+            vn34_national: Some(40),
+            breakdowns: vec![Breakdown {
+                geography: "vn-34".into(),
+                dimension: "woman_owned".into(),
+                groups: vec![("yes".into(), 3), ("no".into(), 30), ("unknown".into(), 7)],
+            }],
+        };
+        let decided: std::collections::BTreeMap<CellRef, Option<Suppression>> =
+            decide_year(&cells, 5).into_iter().collect();
+        let province = |g: &str, c: &str| CellRef::Province(g.into(), c.into());
+        let group = |g: &str| CellRef::Group("vn-34".into(), "woman_owned".into(), g.into());
+        let expected = [
+            (province("vn-34", "X"), Some(P)),
+            (province("vn-34", "P"), Some(S)),
+            (province("vn-34", "Q"), None),
+            (province("vn-63", "X1"), Some(P)),
+            (province("vn-63", "P1"), Some(S)),
+            (province("vn-63", "Q1"), Some(S)),
+            (province("vn-63", "Q2"), Some(S)),
+            (CellRef::National("vn-63".into()), None),
+            (CellRef::National("vn-34".into()), None),
+            (group("yes"), Some(P)),
+            (group("no"), None),
+            (group("unknown"), Some(S)),
+        ];
+        assert_eq!(decided.len(), expected.len());
+        for (cell, suppression) in expected {
+            assert_eq!(decided[&cell], suppression, "{cell:?}");
+        }
     }
 }
