@@ -61,6 +61,36 @@ async fn demo_data_is_realistic_reproducible_and_guarded(backend: Backend) {
         "some timings are pending"
     );
     assert!(rows.iter().all(|r| (2022..=2026).contains(&r.year)));
+    // Filers carry realistic profiles, recorded with each filing: every size class, women- and
+    // ethnic-minority-owned firms, and undeclared attributes.
+    let sizes: std::collections::BTreeSet<Option<&str>> =
+        rows.iter().map(|r| r.size_class.as_deref()).collect();
+    assert_eq!(
+        sizes,
+        [
+            None,
+            Some("large"),
+            Some("medium"),
+            Some("micro"),
+            Some("small")
+        ]
+        .into_iter()
+        .collect()
+    );
+    for (what, values) in [
+        (
+            "woman_owned",
+            rows.iter().map(|r| r.woman_owned).collect::<Vec<_>>(),
+        ),
+        (
+            "ethnic_minority_owned",
+            rows.iter().map(|r| r.ethnic_minority_owned).collect(),
+        ),
+    ] {
+        for value in [Some(true), Some(false), None] {
+            assert!(values.contains(&value), "{what}: no {value:?}");
+        }
+    }
     let reforms: (i64,) = redtape_store::on_pool!(&dbs[0], pool => sqlx::query_as(
         "SELECT count(*) FROM events WHERE event_type = 'StatutoryTermsChanged'").fetch_one(pool).await)
         .unwrap_or_else(|e| panic!("{e}"));
