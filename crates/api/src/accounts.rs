@@ -187,3 +187,16 @@ impl From<AccountError> for ApiError {
         }
     }
 }
+
+/// A filer as the read model shows it; `404` if there is none (account commands catch the
+/// read model up before they answer, so a filer just registered is found). Shared by the
+/// admin, business and intermediary handlers.
+pub(crate) async fn filer_view(
+    state: &crate::AppState,
+    id: redtape_domain::submission::FilerId,
+) -> Result<FilerView, ApiError> {
+    let row = redtape_store::accounts::read::filer(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such filer".into()))?;
+    FilerView::of(row)
+}

@@ -17,7 +17,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::accounts::{FilerView, TokenView};
+use crate::accounts::{filer_view, FilerView, TokenView};
 use crate::extract::{parse_json, path_uuid, Admin, Caller};
 use crate::page::{json_page, Paged, Rows};
 use crate::params::{self, FromQuery, Query, QueryString};
@@ -91,15 +91,6 @@ impl FromQuery for TokensQuery {
             cursor: cursor(q)?,
         })
     }
-}
-
-/// Reads a filer's row after its registration was projected (the store catches up before it
-/// answers, so a missing row is a bug).
-pub(crate) async fn filer_view(state: &AppState, id: FilerId) -> Result<FilerView, ApiError> {
-    let row = read::filer(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such filer".into()))?;
-    FilerView::of(row)
 }
 
 /// Register a filer.

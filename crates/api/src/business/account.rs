@@ -13,8 +13,8 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::accounts::filer_view;
 use crate::accounts::FilerView;
-use crate::admin::accounts::filer_view;
 use crate::extract::{parse_json, Caller, Filer};
 use crate::officer::moderation::queue_key;
 use crate::page::{json_page, Paged, Rows};

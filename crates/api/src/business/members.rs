@@ -10,8 +10,9 @@ use redtape_domain::submission::FilerId;
 use redtape_domain::Violations;
 use redtape_store::accounts::{read, Registration};
 
+use crate::accounts::filer_view;
 use crate::accounts::FilerView;
-use crate::admin::accounts::{filer_view, filers_page, FiltersQuery};
+use crate::admin::accounts::{filers_page, FiltersQuery};
 use crate::extract::{parse_json, path_uuid, Caller, Intermediary};
 use crate::page::{Paged, Rows};
 use crate::params::Query;
