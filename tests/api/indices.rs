@@ -74,7 +74,7 @@ async fn cells_follow_filings_withdrawals_and_amendments(app: &TestApp) {
         ci.0 >= 1.0 && ci.0 <= 4.5 && ci.1 >= 4.5 && ci.1 <= 10.0,
         "{ci:?}"
     );
-    assert_eq!(c.methodology_version, "1.0");
+    assert_eq!(c.methodology_version, "1.1");
 
     // Withdraw the slowest: n = 5 (still published), days 1 2 4 5 7 -> median 4.
     app.post(
@@ -175,7 +175,7 @@ async fn the_public_endpoint_serves_rounded_cells_in_three_formats(app: &TestApp
             page["methodology_version"].as_str(),
             page["provisional"].as_bool()
         ),
-        (Some("1.0"), Some(true))
+        (Some("1.1"), Some(true))
     );
     let item = &page["items"][0];
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
@@ -201,12 +201,21 @@ async fn the_public_endpoint_serves_rounded_cells_in_three_formats(app: &TestApp
     );
     let text = String::from_utf8_lossy(&csv.body).to_string();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
-    assert!(lines[0].starts_with("geography,year,procedure_code,province_code,province_name,n,"));
+    // The province and the national cell, which holds the same six observations.
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with(
+        "geography,year,procedure_code,province_code,province_name,dimension,group,n,"
+    ));
     assert!(
-        lines[1].starts_with("vn-34,2025,1.001612,79,Thành phố Hồ Chí Minh,6,6,0,0,0,false,4.5,"),
+        lines[1]
+            .starts_with("vn-34,2025,1.001612,79,Thành phố Hồ Chí Minh,,,6,6,0,0,0,false,,4.5,"),
         "{}",
         lines[1]
+    );
+    assert!(
+        lines[2].starts_with("vn-34,2025,1.001612,all,Toàn quốc,,,6,6,0,0,0,false,,4.5,"),
+        "{}",
+        lines[2]
     );
     // No match still gives the header, with the same columns as a non-empty answer.
     let empty = app
@@ -308,13 +317,16 @@ async fn reform(app: &TestApp, code: &str, from: (i32, u32, u32), days: u16) {
 ///   s3 (all 0 informal):    100 for all
 ///   s4 (1 - on-time: 0,1,1): A 100, B 0, C 0
 ///   CBI A = 30 + 30 + 20 + 20 = 100; B = 15 + 30 + 20 + 0 = 65; C = 0 + 30 + 20 + 0 = 50.
-/// D (31) has one timing: suppressed, listed last, no CBI, no rank.
+/// D (31) and E (04) have one timing each: suppressed, listed last, no CBI, no rank. (With D
+/// alone suppressed, §4 would suppress the smallest published province as well, B by its
+/// lower code among equals: `tests/api/disclosure.rs` covers that.)
 async fn rankings_composites_and_trends(app: &TestApp) {
     let token = app.token(Role::Business).await;
     file_run(app, &token, "1.001612", "79", "2025-09-08", "2025-09-10", 5).await;
     file_run(app, &token, "1.001612", "01", "2025-09-08", "2025-09-12", 5).await;
     file_run(app, &token, "1.001612", "48", "2025-09-08", "2025-09-16", 5).await;
     file_run(app, &token, "1.001612", "31", "2025-09-08", "2025-09-16", 1).await;
+    file_run(app, &token, "1.001612", "04", "2025-09-08", "2025-09-16", 1).await;
     // A year earlier in 79: 4 working days (9-13 September 2024 has no holiday).
     file_run(app, &token, "1.001612", "79", "2024-09-09", "2024-09-13", 5).await;
     app.project().await;
@@ -344,6 +356,7 @@ async fn rankings_composites_and_trends(app: &TestApp) {
             ("79".to_string(), Some(1), Some(100.0)),
             ("01".to_string(), Some(2), Some(65.0)),
             ("48".to_string(), Some(3), Some(50.0)),
+            ("04".to_string(), None, None),
             ("31".to_string(), None, None),
         ]
     );

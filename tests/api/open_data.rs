@@ -57,7 +57,8 @@ async fn answers_carry_etags_and_304_until_the_data_changes(app: &TestApp) {
         .await;
     assert_eq!(changed.status, 200);
     assert_ne!(changed.header("etag"), Some(etag));
-    assert_eq!(changed.json()["items"].as_array().map(Vec::len), Some(2));
+    // Two province cells and their national cell (province `all`).
+    assert_eq!(changed.json()["items"].as_array().map(Vec::len), Some(3));
     // Authenticated endpoints get none of this.
     let business = app
         .get(
@@ -81,7 +82,8 @@ async fn every_format_pages_with_a_cursor_and_a_next_link(app: &TestApp) {
             .collect()
     };
     let expected = keys(&all);
-    assert_eq!(expected.len(), 6);
+    // Three provinces and the national cell, for each of two procedures.
+    assert_eq!(expected.len(), 8);
     assert!(all.get("next").is_none());
     assert_eq!(all["licence"]["id"], "CC-BY-4.0");
 
@@ -132,10 +134,10 @@ async fn every_format_pages_with_a_cursor_and_a_next_link(app: &TestApp) {
         .to_string();
     let rest = app.get(&next, None).await;
     let rest_text = String::from_utf8(rest.body).unwrap();
-    assert_eq!(rest_text.lines().count(), 1 + 2, "{rest_text}");
+    assert_eq!(rest_text.lines().count(), 1 + 4, "{rest_text}");
     assert_eq!(text.lines().next(), rest_text.lines().next(), "same header");
     let nd = app.get("/v1/indices?year=2025&format=ndjson", None).await;
-    assert_eq!(String::from_utf8(nd.body).unwrap().lines().count(), 6);
+    assert_eq!(String::from_utf8(nd.body).unwrap().lines().count(), 8);
 
     app.expect_parameter_violations(
         "/v1/indices",
@@ -471,10 +473,11 @@ async fn microdata_is_coarse_and_only_from_published_cells(app: &TestApp) {
     ] {
         ids.push(app.file("/v1/timings", token, &timing()).await);
     }
-    // Two in Hà Nội: a suppressed cell, so not published.
-    for _ in 0..2 {
+    // Two in Hà Nội and two in Đà Nẵng: suppressed cells, so not published. (Two of them: a
+    // lone suppressed province would take the smallest published one along, §4.)
+    for province in ["01", "01", "48", "48"] {
         let mut body = timing();
-        body["province_code"] = json!("01");
+        body["province_code"] = json!(province);
         app.file("/v1/timings", &anonymous, &body).await;
     }
     // One rejected: it leaves the microdata as it leaves the cells.

@@ -131,7 +131,7 @@ async fn a_rebuild_gives_identical_rows(app: &TestApp) {
     let cells = all_cells(app).await;
     let marked: i32 = cells
         .iter()
-        .filter(|c| c.geography == "vn-34")
+        .filter(|c| c.geography == "vn-34" && c.province_code == "all")
         .map(|c| c.n_verified)
         .sum();
     assert_eq!(marked, 8, "the cells count the verified observations");
@@ -260,7 +260,11 @@ crate::on_both_stores!(
 /// stored cells (methodology §5), so a ranking that reads them shows what it would compute.
 fn the_stored_cbi_is_the_methodologys(cells: &[redtape_store::cells::CellRecord]) {
     let mut groups: std::collections::BTreeMap<_, Vec<_>> = Default::default();
-    for c in cells {
+    // The CBI compares provinces only: no national or breakdown cell (methodology §3, §7).
+    for c in cells
+        .iter()
+        .filter(|c| redtape_index::area::is_province_key(&c.province_code))
+    {
         groups
             .entry((c.geography.clone(), c.year, c.procedure_code.clone()))
             .or_default()
@@ -297,12 +301,16 @@ fn the_stored_cbi_is_the_methodologys(cells: &[redtape_store::cells::CellRecord]
 
 pub(crate) async fn all_cells(app: &TestApp) -> Vec<redtape_store::cells::CellRecord> {
     let mut cells = Vec::new();
+    use redtape_store::cells::Areas;
     for geography in ["vn-34", "vn-63"] {
-        cells.extend(
-            redtape_store::cells::query(&app.db, geography, None, None, None)
-                .await
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
+        // Provinces and the nation, then the breakdown groups (1.1).
+        for areas in [Areas::Indices(None), Areas::Breakdowns(None)] {
+            cells.extend(
+                redtape_store::cells::query_page(&app.db, geography, None, None, areas, None, None)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
     }
     cells
 }

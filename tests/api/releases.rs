@@ -42,9 +42,11 @@ async fn a_published_year_stays_byte_identical_and_revisions_list_their_changes(
         (view["year"].as_i64(), view["revision"].as_i64()),
         (Some(2025), Some(1))
     );
-    assert_eq!(view["cell_count"], 1, "one cell in 2025: vn-34 1.001612 79");
+    // 2025 on vn-34, procedure 1.001612: province 79, the national cell and, the filer having
+    // declared no profile, the group `unknown` of each of the four dimensions (§7).
+    assert_eq!(view["cell_count"], 6);
     assert_eq!(view["changelog"], json!([]));
-    assert_eq!(view["methodology_version"], "1.0");
+    assert_eq!(view["methodology_version"], "1.1");
 
     let csv1 = app.get("/v1/releases/2025/1.csv", None).await;
     assert_eq!(csv1.status, 200);
@@ -64,13 +66,33 @@ async fn a_published_year_stays_byte_identical_and_revisions_list_their_changes(
         "{header}"
     );
     assert!(header.contains(",cbi,cbi_rank,"), "{header}");
-    let row = lines.next().unwrap();
-    assert!(row.starts_with("vn-34,2025,1.001612,79,"), "{row}");
     assert!(
-        row.ends_with(",1.0,false"),
-        "released figures are not provisional: {row}"
+        header.contains(",dimension,group,") && header.contains(",suppression,"),
+        "{header}"
     );
-    assert_eq!(lines.next(), None);
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 6);
+    assert!(
+        rows[0].starts_with("vn-34,2025,1.001612,79,"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].starts_with("vn-34,2025,1.001612,all,Toàn quốc,,,5,"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].starts_with("vn-34,2025,1.001612,all,Toàn quốc,ethnic_minority_owned,unknown,5,"),
+        "{}",
+        rows[2]
+    );
+    for row in &rows {
+        assert!(
+            row.ends_with(",1.1,false"),
+            "released figures are not provisional: {row}"
+        );
+    }
 
     let json1 = app.get("/v1/releases/2025/1.json", None).await;
     let doc: Value = serde_json::from_slice(&json1.body).unwrap();
@@ -153,15 +175,17 @@ async fn a_published_year_stays_byte_identical_and_revisions_list_their_changes(
         ),
         (Some(1), Some(true))
     );
-    assert_eq!(items[1]["changed_cells"], 1);
+    // The amended timing moved its province's cell, the national one and its four groups.
+    assert_eq!(items[1]["changed_cells"], 6);
     let latest = app.get("/v1/releases/2025", None).await.expect(200);
     assert_eq!(latest["revision"], 2);
     let meta = app.get("/v1/releases/2025/1", None).await.expect(200);
     assert_eq!(meta["sha256"], view["sha256"]);
 
-    // 2024 holds the complaint: its release has the vn-34 and the vn-63 cell.
+    // 2024 holds the complaint: its release has its province, national and four group cells
+    // on vn-34, and the same on vn-63.
     let y2024 = publish(app, &admin, "2024").await.expect(201);
-    assert_eq!(y2024["cell_count"], 2);
+    assert_eq!(y2024["cell_count"], 12);
     let csv = app.get("/v1/releases/2024/1.csv", None).await;
     let text = String::from_utf8(csv.body).unwrap();
     let geographies: Vec<&str> = text
@@ -169,7 +193,7 @@ async fn a_published_year_stays_byte_identical_and_revisions_list_their_changes(
         .skip(1)
         .map(|l| l.split(',').next().unwrap())
         .collect();
-    assert_eq!(geographies, ["vn-34", "vn-63"]);
+    assert_eq!(geographies, [["vn-34"; 6], ["vn-63"; 6]].concat());
 }
 
 async fn only_admins_publish_whole_years_with_data(app: &TestApp) {

@@ -286,6 +286,13 @@ async fn every_endpoint_answers_every_role_as_specified(app: &TestApp) {
         row("GET", "/v1/indices?format=csv", None, Nothing, [200; 7]),
         row(
             "GET",
+            "/v1/indices/breakdowns?dimension=woman_owned",
+            None,
+            Nothing,
+            [200; 7],
+        ),
+        row(
+            "GET",
             "/v1/indices/rankings?year=2024&procedure=1.009972",
             None,
             Nothing,

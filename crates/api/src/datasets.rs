@@ -36,6 +36,7 @@ pub struct Column {
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetId {
     Indices,
+    Breakdowns,
     Rankings,
     ProvinceComposites,
     Trends,
@@ -47,8 +48,9 @@ pub enum DatasetId {
 }
 
 impl DatasetId {
-    pub const ALL: [DatasetId; 9] = [
+    pub const ALL: [DatasetId; 10] = [
         DatasetId::Indices,
+        DatasetId::Breakdowns,
         DatasetId::Rankings,
         DatasetId::ProvinceComposites,
         DatasetId::Trends,
@@ -63,6 +65,7 @@ impl DatasetId {
     pub fn as_str(self) -> &'static str {
         match self {
             DatasetId::Indices => "indices",
+            DatasetId::Breakdowns => "breakdowns",
             DatasetId::Rankings => "rankings",
             DatasetId::ProvinceComposites => "province-composites",
             DatasetId::Trends => "trends",
@@ -123,8 +126,10 @@ fn cell_key() -> Vec<Column> {
         col("geography", "string", None, "The provincial map: vn-34 (from 2025-07-01; every year, older observations mapped to their successor province) or vn-63 (observations dated before 2025-07-01).", S1, false),
         col("year", "integer", None, "The year the observations count in: a completed timing's completion year, a pending timing's submission year, a complaint's experience year.", S1, false),
         col("procedure_code", "string", None, "National administrative procedure code (see /v1/procedures).", None, false),
-        col("province_code", "string", None, "GSO province code on the geography (see /v1/provinces?geography=...).", None, false),
-        col("province_name", "string", None, "The province's name on that geography.", None, false),
+        col("province_code", "string", None, "GSO province code on the geography (see /v1/provinces?geography=...), or `all` for a national cell and a breakdown cell (every province of the geography).", Some("§3, §7"), false),
+        col("province_name", "string", None, "The province's name on that geography; `Toàn quốc` (the whole country) for `all`.", None, false),
+        col("dimension", "string", None, "A breakdown cell's firm-profile dimension: size_class, sector_section, woman_owned or ethnic_minority_owned; null for province and national cells.", Some("§7"), true),
+        col("group", "string", None, "A breakdown cell's group: micro/small/medium/large, a VSIC 2018 section A-U, or yes/no; `unknown` for filers that did not declare it. Null for province and national cells.", Some("§7"), true),
     ]
 }
 
@@ -137,7 +142,8 @@ pub fn cell_columns() -> Vec<Column> {
         col("n_pending", "integer", COUNT, "Timings not completed yet.", S3, false),
         col("n_complaints", "integer", COUNT, "Complaints.", S3, false),
         col("n_verified", "integer", COUNT, "Observations a reform-office officer verified; verified and received observations weigh the same.", S3, false),
-        col("suppressed", "boolean", None, "n is below the disclosure threshold k (5 by default): counts are published, every statistic is null.", S4, false),
+        col("suppressed", "boolean", None, "The cell's statistics are withheld (see suppression): counts are published, every statistic is null.", S4, false),
+        col("suppression", "string", None, "primary: n is below the disclosure threshold k (5 by default); secondary: published, the cell would let a suppressed sibling or total be recovered by subtraction from published counts and rates. Null when published.", S4, true),
         col("median_working_days", "number", DAYS, "Median of the elapsed working days of completed timings (working days after submission up to and including completion), to 0.1.", Some("§2, §3"), true),
         col("median_working_days_ci_low", "number", DAYS, "Lower end of the 95% bootstrap confidence interval of the median working days.", S3, true),
         col("median_working_days_ci_high", "number", DAYS, "Upper end of that interval.", S3, true),
@@ -168,6 +174,13 @@ pub fn datasets() -> Vec<Dataset> {
             columns: cell_columns(),
         },
         Dataset {
+            id: DatasetId::Breakdowns,
+            title: "Compliance-burden breakdowns by firm profile",
+            description: "Per year and procedure, nationally: the same figures for groups of firms by size class, VSIC sector section, women-owned and ethnic-minority-owned (each with `unknown` for undeclared), from the profile each filer had when it filed. The groups of a dimension add up to the national cell. No CBI. Live and provisional.",
+            url: "/v1/indices/breakdowns",
+            columns: cell_columns(),
+        },
+        Dataset {
             id: DatasetId::Rankings,
             title: "Province rankings by CBI",
             description: "For one year and procedure: each province's CBI, its four indicator scores and its rank.",
@@ -182,7 +195,7 @@ pub fn datasets() -> Vec<Dataset> {
                 col("score_informal", "number", INDEX, "s3: informal payment rate scaled (100 = lowest).", S5, true),
                 col("score_on_time", "number", INDEX, "s4: late rate (1 - on-time rate) scaled (100 = most punctual).", S5, true),
                 col("n", "integer", COUNT, "The cell's included observations.", S3, false),
-                col("suppressed", "boolean", None, "Below the disclosure threshold: not ranked.", S4, false),
+                col("suppressed", "boolean", None, "Suppressed (primary or secondary, methodology §4): not ranked.", S4, false),
             ],
         },
         Dataset {
@@ -205,7 +218,8 @@ pub fn datasets() -> Vec<Dataset> {
             columns: vec![
                 col("year", "integer", None, "The year.", S1, false),
                 col("n", "integer", COUNT, "Included observations.", S3, false),
-                col("suppressed", "boolean", None, "Below the disclosure threshold.", S4, false),
+                col("suppressed", "boolean", None, "Statistics withheld (see suppression).", S4, false),
+                col("suppression", "string", None, "primary, secondary or null, as in the indices dataset.", S4, true),
                 col("median_working_days", "number", DAYS, "As in the indices dataset.", S3, true),
                 col("median_working_days_change", "number", DAYS, "Difference from the previous year, to 0.1; null when either year has no value.", S5, true),
                 col("median_working_days_change_pct", "number", Some("percent"), "Percentage change from the previous year, to 0.1.", S5, true),

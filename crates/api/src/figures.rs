@@ -10,6 +10,7 @@
 
 use redtape_domain::procedure_terms::ProcedureTimeline;
 use redtape_domain::{Geography, Provinces};
+use redtape_index::area::{Area, NATIONAL};
 use redtape_index::{change, rounding};
 use redtape_store::cells::CellRecord;
 use serde::Serialize;
@@ -18,7 +19,11 @@ use utoipa::ToSchema;
 use crate::problem::ApiError;
 use crate::AppState;
 
-/// One cell, flat (the same columns in JSON, NDJSON and CSV).
+/// The name a national cell (province `all`) publishes: "the whole country".
+pub(crate) const NATIONAL_NAME: &str = "Toàn quốc";
+
+/// One cell, flat (the same columns in JSON, NDJSON and CSV): a province's, the nation's
+/// (province `all`) or, with `dimension` and `group`, a breakdown group's.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IndexCell {
     #[schema(example = "vn-34")]
@@ -27,10 +32,21 @@ pub struct IndexCell {
     pub year: i32,
     #[schema(example = "1.001612")]
     pub procedure_code: String,
+    /// A province code on the geography, or `all` for a national cell (methodology §3) and
+    /// for a breakdown cell (§7), which covers every province.
     #[schema(example = "79")]
     pub province_code: String,
+    /// The province's name; `Toàn quốc` (the whole country) for `all`.
     #[schema(example = "Thành phố Hồ Chí Minh")]
     pub province_name: String,
+    /// A breakdown cell's profile dimension (`size_class`, `sector_section`, `woman_owned`,
+    /// `ethnic_minority_owned`; methodology §7); null for province and national cells.
+    #[schema(example = json!(null))]
+    pub dimension: Option<String>,
+    /// A breakdown cell's group within its dimension (e.g. `micro`, `G`, `yes`, `unknown`);
+    /// null for province and national cells.
+    #[schema(example = json!(null))]
+    pub group: Option<String>,
     /// All included observations (timings, pending timings, complaints).
     #[schema(example = 6)]
     pub n: i32,
@@ -43,9 +59,14 @@ pub struct IndexCell {
     /// Observations an officer verified (all included observations count alike).
     #[schema(example = 2)]
     pub n_verified: i32,
-    /// n below the disclosure threshold: counts only, every statistic null.
+    /// Suppressed (methodology §4): counts only, every statistic null.
     #[schema(example = false)]
     pub suppressed: bool,
+    /// Why: `primary` (n below the disclosure threshold) or `secondary` (published, the cell
+    /// would let a suppressed sibling or total be recovered by subtraction); null when
+    /// published.
+    #[schema(example = json!(null))]
+    pub suppression: Option<String>,
     /// Median elapsed working days of completed timings, to 0.1.
     #[schema(example = 4.5)]
     pub median_working_days: Option<f64>,
@@ -81,7 +102,7 @@ pub struct IndexCell {
     /// so before/after can be told apart; null when there was none.
     #[schema(example = "2025-07-01")]
     pub reforms_in_year: Option<String>,
-    #[schema(example = "1.0")]
+    #[schema(example = "1.1")]
     pub methodology_version: String,
     /// Live figures are provisional until a reform office publishes the year.
     #[schema(example = true)]
@@ -97,16 +118,18 @@ pub(crate) async fn index_cells(
     procedure: Option<&str>,
     province: Option<&str>,
 ) -> Result<Vec<IndexCell>, ApiError> {
-    index_page(state, geography, year, procedure, province, None, None).await
+    let areas = redtape_store::cells::Areas::Indices(province);
+    index_page(state, geography, year, procedure, areas, None, None).await
 }
 
-/// A keyset page of [`index_cells`]: the cells after `after`, at most `limit`.
+/// A keyset page of cells (of [`index_cells`], or breakdown cells): the cells after `after`,
+/// at most `limit`.
 pub(crate) async fn index_page(
     state: &AppState,
     geography: Geography,
     year: Option<i32>,
     procedure: Option<&str>,
-    province: Option<&str>,
+    areas: redtape_store::cells::Areas<'_>,
     after: Option<&(i32, String, String)>,
     limit: Option<i64>,
 ) -> Result<Vec<IndexCell>, ApiError> {
@@ -115,7 +138,7 @@ pub(crate) async fn index_page(
         geography.as_str(),
         year,
         procedure,
-        province,
+        areas,
         after,
         limit,
     )
@@ -158,23 +181,30 @@ impl IndexCell {
         geography: Geography,
         timelines: &std::collections::BTreeMap<String, ProcedureTimeline>,
     ) -> Self {
-        let name = Provinces::get()
-            .find(geography, &c.province_code)
-            .map(|p| p.name.clone())
-            .unwrap_or_default();
+        let (province_code, dimension, group) = match Area::parse(&c.province_code) {
+            Some(Area::Group(dimension, group)) => (
+                NATIONAL.to_string(),
+                Some(dimension.as_str().to_string()),
+                Some(group.to_string()),
+            ),
+            _ => (c.province_code, None, None),
+        };
         let reforms = reforms_in_year(timelines, &c.procedure_code, c.year);
         IndexCell {
             geography: c.geography,
             year: c.year,
             procedure_code: c.procedure_code,
-            province_code: c.province_code,
-            province_name: name,
+            province_name: province_name(geography, &province_code),
+            province_code,
+            dimension,
+            group,
             n: c.n,
             n_timings: c.n_timings,
             n_pending: c.n_pending,
             n_complaints: c.n_complaints,
             n_verified: c.n_verified,
             suppressed: c.suppressed != 0,
+            suppression: c.suppression,
             median_working_days: c.median_days.map(rounding::days),
             median_working_days_ci_low: c.median_days_ci_low.map(rounding::days),
             median_working_days_ci_high: c.median_days_ci_high.map(rounding::days),
@@ -192,21 +222,32 @@ impl IndexCell {
             provisional: true,
         }
     }
+
+    /// The cell's key as stored and paged: its province code, `all`, or `dimension=group`.
+    pub(crate) fn area_key(&self) -> String {
+        match (&self.dimension, &self.group) {
+            (Some(dimension), Some(group)) => format!("{dimension}={group}"),
+            _ => self.province_code.clone(),
+        }
+    }
 }
 
 /// The CSV columns, in the order of [`IndexCell`]'s fields.
-pub(crate) const CSV_COLUMNS: [&str; 26] = [
+pub(crate) const CSV_COLUMNS: [&str; 29] = [
     "geography",
     "year",
     "procedure_code",
     "province_code",
     "province_name",
+    "dimension",
+    "group",
     "n",
     "n_timings",
     "n_pending",
     "n_complaints",
     "n_verified",
     "suppressed",
+    "suppression",
     "median_working_days",
     "median_working_days_ci_low",
     "median_working_days_ci_high",
@@ -224,7 +265,11 @@ pub(crate) const CSV_COLUMNS: [&str; 26] = [
     "provisional",
 ];
 
+/// The name of a province code of `geography`; `Toàn quốc` (the whole country) for `all`.
 pub(crate) fn province_name(geography: Geography, code: &str) -> String {
+    if code == NATIONAL {
+        return NATIONAL_NAME.to_string();
+    }
     Provinces::get()
         .find(geography, code)
         .map(|p| p.name.clone())
@@ -280,6 +325,8 @@ pub struct TrendPoint {
     pub year: i32,
     pub n: i32,
     pub suppressed: bool,
+    /// `primary`, `secondary` or null, as in the indices (methodology §4).
+    pub suppression: Option<String>,
     pub median_working_days: Option<f64>,
     pub median_working_days_change: Option<f64>,
     /// Percentage change, to 0.1.
@@ -334,6 +381,7 @@ pub(crate) async fn trend_points(
                 year: c.year,
                 n: c.n,
                 suppressed: c.suppressed != 0,
+                suppression: c.suppression.clone(),
                 median_working_days: c.median_days.map(rounding::days),
                 median_working_days_change: change::absolute(
                     c.median_days,

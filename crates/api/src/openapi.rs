@@ -234,6 +234,7 @@ endpoints!(
     open::releases::latest,
     open::releases::download,
     open::indices::list_indices,
+    open::indices::breakdowns,
     open::indices::rankings,
     open::indices::province_composites,
     open::indices::trends,

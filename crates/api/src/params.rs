@@ -173,6 +173,41 @@ pub fn province(geography: Geography) -> impl Fn(&str) -> Result<String, FieldVi
     }
 }
 
+/// A profile dimension of methodology §7.
+pub fn dimension(text: &str) -> Result<redtape_index::area::Dimension, FieldViolation> {
+    redtape_index::area::Dimension::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = redtape_index::area::Dimension::ALL
+            .iter()
+            .map(|d| d.as_str())
+            .collect();
+        refusal(
+            "enum",
+            format!("must be one of {}, got {text:?}", names.join(", ")),
+        )
+    })
+}
+
+/// A province code of `geography`, or `all` for the national cell (methodology §3, 1.1).
+pub fn province_or_all(geography: Geography) -> impl Fn(&str) -> Result<String, FieldViolation> {
+    let province = province(geography);
+    move |code| {
+        if code == redtape_index::area::NATIONAL {
+            return Ok(code.to_string());
+        }
+        province(code).map_err(|_| {
+            refusal(
+                "unknown_province",
+                format!(
+                    "{code:?} is neither `all` nor a province of {}; see GET \
+                     /v1/provinces?geography={}",
+                    geography.as_str(),
+                    geography.as_str()
+                ),
+            )
+        })
+    }
+}
+
 /// A whole number from 1 to `max` (page sizes).
 pub fn limit(max: usize) -> impl Fn(&str) -> Result<usize, FieldViolation> {
     move |text| {

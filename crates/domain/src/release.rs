@@ -32,6 +32,14 @@ pub struct CellChange {
     pub procedure_code: String,
     #[cfg_attr(feature = "openapi", schema(example = "79"))]
     pub province_code: String,
+    /// A breakdown cell's dimension and group (methodology 1.1, §7); absent for a province or
+    /// national cell, and in releases before 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(example = json!(null)))]
+    pub dimension: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(example = json!(null)))]
+    pub group: Option<String>,
     /// added, removed or changed.
     #[cfg_attr(feature = "openapi", schema(example = "changed"))]
     pub change: String,
@@ -103,7 +111,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-type Rows = BTreeMap<(String, String, String), BTreeMap<String, String>>;
+/// A cell's key in a release CSV: the [`KEY_COLUMNS`], then the [`BREAKDOWN_COLUMNS`] (empty
+/// for a province or national cell, and in CSVs from before they existed).
+type Key = (String, String, String, String, String);
+
+/// The columns that tell breakdown cells apart (methodology 1.1, §7): a breakdown cell's
+/// province code is `all`, as its national cell's.
+pub const BREAKDOWN_COLUMNS: [&str; 2] = ["dimension", "group"];
+
+type Rows = BTreeMap<Key, BTreeMap<String, String>>;
 
 /// Reads a release CSV into rows by cell key.
 fn rows(csv_text: &str) -> Result<Rows, ReleaseError> {
@@ -121,11 +137,19 @@ fn rows(csv_text: &str) -> Result<Rows, ReleaseError> {
         position(KEY_COLUMNS[1])?,
         position(KEY_COLUMNS[2])?,
     ];
+    let optional = BREAKDOWN_COLUMNS.map(|name| headers.iter().position(|h| h == name));
     let mut out = Rows::new();
     for record in reader.records() {
         let record = record.map_err(|e| bad(&e))?;
         let field = |i: usize| record.get(i).unwrap_or_default().to_string();
-        let key = (field(keys[0]), field(keys[1]), field(keys[2]));
+        let maybe = |i: Option<usize>| i.map(field).unwrap_or_default();
+        let key = (
+            field(keys[0]),
+            field(keys[1]),
+            field(keys[2]),
+            maybe(optional[0]),
+            maybe(optional[1]),
+        );
         let values = headers
             .iter()
             .zip(record.iter())
@@ -141,10 +165,13 @@ fn rows(csv_text: &str) -> Result<Rows, ReleaseError> {
 /// The cells that differ between two release CSVs, in key order.
 pub fn changelog(before: &str, after: &str) -> Result<Vec<CellChange>, ReleaseError> {
     let (old, new) = (rows(before)?, rows(after)?);
-    let entry = |key: &(String, String, String), change: &str, columns: Vec<String>| CellChange {
+    let given = |v: &String| (!v.is_empty()).then(|| v.clone());
+    let entry = |key: &Key, change: &str, columns: Vec<String>| CellChange {
         geography: key.0.clone(),
         procedure_code: key.1.clone(),
         province_code: key.2.clone(),
+        dimension: given(&key.3),
+        group: given(&key.4),
         change: change.to_string(),
         columns,
     };
@@ -157,7 +184,8 @@ pub fn changelog(before: &str, after: &str) -> Result<Vec<CellChange>, ReleaseEr
             (Some(a), Some(b)) => {
                 let columns: Vec<String> = b
                     .iter()
-                    .filter(|(k, v)| a.get(*k) != Some(*v))
+                    // A column the earlier revision did not have counts as empty there.
+                    .filter(|(k, v)| a.get(*k).map_or("", String::as_str) != v.as_str())
                     .map(|(k, _)| k.clone())
                     .collect();
                 if !columns.is_empty() {
@@ -295,6 +323,8 @@ mod tests {
             geography: "vn-34".into(),
             procedure_code: "1.001612".into(),
             province_code: p.into(),
+            dimension: None,
+            group: None,
             change: c.into(),
             columns: cols.iter().map(|s| s.to_string()).collect(),
         };
@@ -310,6 +340,57 @@ mod tests {
                     change("79", "changed", &["median_working_days", "n"]),
                 ],
             )]);
+    }
+
+    /// A revision under methodology 1.1 after one under 1.0: its CSV has the breakdown and
+    /// suppression columns, breakdown cells share province `all` with the national cell and
+    /// are told apart by dimension and group, and a column 1.0 did not have counts as empty
+    /// there (so an empty `dimension` is no change; a `suppression` of `secondary` is).
+    #[test]
+    fn a_revision_under_1_1_keys_breakdowns_apart_and_lists_what_moved() {
+        let old =
+            "geography,procedure_code,province_code,n,median_working_days,methodology_version\n\
+                   vn-34,1.001612,79,6,4.5,1.0\n\
+                   vn-34,1.001612,01,5,3.0,1.0\n";
+        let new = "geography,procedure_code,province_code,dimension,group,n,median_working_days,suppression,methodology_version\n\
+                   vn-34,1.001612,79,,,6,4.5,,1.1\n\
+                   vn-34,1.001612,01,,,5,,secondary,1.1\n\
+                   vn-34,1.001612,all,,,11,4.0,,1.1\n\
+                   vn-34,1.001612,all,woman_owned,yes,3,,primary,1.1\n\
+                   vn-34,1.001612,all,woman_owned,no,8,4.2,,1.1\n";
+        let cell = |p: &str, d: Option<&str>, g: Option<&str>, c: &str, cols: &[&str]| CellChange {
+            geography: "vn-34".into(),
+            procedure_code: "1.001612".into(),
+            province_code: p.into(),
+            dimension: d.map(Into::into),
+            group: g.map(Into::into),
+            change: c.into(),
+            columns: cols.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(
+            changelog(old, new).unwrap(),
+            vec![
+                cell(
+                    "01",
+                    None,
+                    None,
+                    "changed",
+                    &["median_working_days", "methodology_version", "suppression"]
+                ),
+                cell("79", None, None, "changed", &["methodology_version"]),
+                cell("all", None, None, "added", &[]),
+                cell("all", Some("woman_owned"), Some("no"), "added", &[]),
+                cell("all", Some("woman_owned"), Some("yes"), "added", &[]),
+            ]
+        );
+        // The breakdown cells' serialised change names them; a province's omits the fields,
+        // as the changelogs of releases before 1.1 did.
+        let json =
+            serde_json::to_value(cell("all", Some("woman_owned"), Some("yes"), "added", &[]))
+                .unwrap();
+        assert_eq!(json["dimension"], "woman_owned");
+        let json = serde_json::to_value(cell("79", None, None, "added", &[])).unwrap();
+        assert!(json.get("dimension").is_none() && json.get("group").is_none());
     }
 
     #[test]

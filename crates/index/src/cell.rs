@@ -11,6 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::percentile::{median, sorted, type7};
+use crate::suppression::Suppression;
 
 pub mod running;
 
@@ -132,7 +133,10 @@ pub struct CellStats {
     pub n_complaints: usize,
     /// Observations an officer verified (published with the counts, even when suppressed).
     pub n_verified: usize,
+    /// Primary or secondary suppression (§4): every statistic below is then null.
     pub suppressed: bool,
+    /// Why the cell is suppressed; `None` when it is published.
+    pub suppression: Option<Suppression>,
     pub median_days: Option<f64>,
     pub p90_days: Option<f64>,
     pub median_days_ci: Option<Interval>,
@@ -155,13 +159,15 @@ impl CellStats {
         n_verified: usize,
         k: usize,
     ) -> CellStats {
+        let suppressed = is_suppressed(n, k);
         CellStats {
             n,
             n_timings,
             n_pending,
             n_complaints,
             n_verified,
-            suppressed: is_suppressed(n, k),
+            suppressed,
+            suppression: suppressed.then_some(Suppression::Primary),
             median_days: None,
             p90_days: None,
             median_days_ci: None,
@@ -170,6 +176,29 @@ impl CellStats {
             median_visits: None,
             on_time_rate: None,
             informal_payment_rate: None,
+        }
+    }
+}
+
+impl CellStats {
+    /// What the cell publishes when §4's secondary suppression hides it: its counts, and
+    /// every statistic null, as a primary suppression (1.1). A cell already suppressed keeps
+    /// its primary reason.
+    pub fn secondary(self) -> CellStats {
+        if self.suppressed {
+            return self;
+        }
+        CellStats {
+            suppressed: true,
+            suppression: Some(Suppression::Secondary),
+            ..CellStats::counts_only(
+                self.n,
+                self.n_timings,
+                self.n_pending,
+                self.n_complaints,
+                self.n_verified,
+                0,
+            )
         }
     }
 }
@@ -257,13 +286,14 @@ fn share(part: usize, whole: usize) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
+/// The version in the bootstrap's seed: the one that introduced the bootstrap (§3). It stays
+/// `1.0` until the bootstrap rule itself changes, so 1.1 draws the intervals 1.0 drew.
+pub const BOOTSTRAP_VERSION: &str = "1.0";
+
 /// The generator for one statistic of one cell: ChaCha8 seeded with
-/// SHA-256("redtape-methodology-<version>/<key>").
+/// SHA-256("redtape-methodology-<bootstrap version>/<key>").
 fn rng_for(key: &str) -> ChaCha8Rng {
-    let digest = Sha256::digest(format!(
-        "redtape-methodology-{}/{key}",
-        crate::METHODOLOGY_VERSION
-    ));
+    let digest = Sha256::digest(format!("redtape-methodology-{BOOTSTRAP_VERSION}/{key}"));
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&digest);
     ChaCha8Rng::from_seed(seed)

@@ -18,7 +18,8 @@
 //!   is repeated until nothing changes (suppression only grows, so it ends).
 
 /// Why a cell publishes no statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Suppression {
     /// Its own n is below k.
     Primary,

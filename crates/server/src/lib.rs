@@ -249,6 +249,7 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
     let accounts = Accounts::new(&db, wake.clone());
     accounts::adopt(&accounts).await?;
     accounts.project().await?;
+    projector.upgrade_methodology().await?;
     let caught_up = projector.catch_up().await?;
     // The seed catalogue becomes registration events once (later starts find them there);
     // its terms apply from the earliest date redtape accepts.

@@ -2,11 +2,17 @@
 //! belongs to, how a stored cell is written and read. The statistics themselves come from
 //! `redtape-index`; the projector keeps each cell's running state (`projector::cell_state`).
 
+use redtape_index::area::{Area, Profile};
 use redtape_index::calendar::WorkingCalendar;
 use redtape_index::cell::{CellStats, CostInputs, Facts};
+use redtape_index::suppression::{self, Breakdown, CellRef, Suppression, YearCells};
 use redtape_index::tariff::HourlyTariffs;
 
-/// A cell: (geography, year, procedure code, province code on that geography).
+use crate::observations::ProfileColumns;
+
+/// A cell: (geography, year, procedure code, area): the area is a province code on that
+/// geography, `all` (the national cell) or `dimension=group` (a breakdown cell), as
+/// [`redtape_index::area::Area`] spells it. Stored in `index_cells.province_code`.
 pub type CellKey = (String, i32, String, String);
 
 /// The methodology's configuration.
@@ -30,28 +36,31 @@ impl Methodology {
     }
 }
 
-/// The cells an observation row belongs to: always its vn-34 cell; also its vn-63 cell when
-/// it was recorded on the old map (methodology §1).
+/// The cells an observation row belongs to: on vn-34 always, and on vn-63 too when it was
+/// recorded on the old map (methodology §1), its province cell, the national cell (§3, 1.1)
+/// and one group of each profile dimension (§7, 1.1); see [`redtape_index::area`].
 pub fn keys(
     geography: &str,
     province_code: &str,
     province_vn34: &str,
     year: i32,
     procedure: &str,
+    profile: &Profile<'_>,
 ) -> Vec<CellKey> {
-    let mut keys = vec![(
-        "vn-34".to_string(),
-        year,
-        procedure.to_string(),
-        province_vn34.to_string(),
-    )];
+    let mut provinces = vec![("vn-34", province_vn34)];
     if geography == "vn-63" {
-        keys.push((
-            "vn-63".to_string(),
-            year,
-            procedure.to_string(),
-            province_code.to_string(),
-        ));
+        provinces.push(("vn-63", province_code));
+    }
+    let mut keys = Vec::with_capacity(6 * provinces.len());
+    for (geography, province) in provinces {
+        keys.extend(Area::of_observation(province, profile).iter().map(|area| {
+            (
+                geography.to_string(),
+                year,
+                procedure.to_string(),
+                area.key(),
+            )
+        }));
     }
     keys
 }
@@ -98,22 +107,31 @@ pub(crate) struct Placed {
     pub procedure_code: String,
     #[sqlx(flatten)]
     pub row: CellRow,
+    /// The profile recorded with the filing (§7), which picks the breakdown cells.
+    #[sqlx(flatten)]
+    pub profile: ProfileColumns,
 }
 
 /// The columns of [`Placed`]; callers add the WHERE clause.
 pub(crate) const SELECT_PLACED: &str = "SELECT geography, province_code, province_vn34, \
     procedure_code, kind, submitted_on, completed_on, year, official_fees, \
-    unofficial_payments, external_services, staff_hours, visits, status FROM observations";
+    unofficial_payments, external_services, staff_hours, visits, status, size_class, \
+    sector_section, woman_owned, ethnic_minority_owned FROM observations";
 
 impl Placed {
     /// The row an event writes, as the cells see it.
-    pub(crate) fn of(c: &crate::observations::ReportColumns, status: &str) -> Placed {
+    pub(crate) fn of(
+        c: &crate::observations::ReportColumns,
+        status: &str,
+        profile: ProfileColumns,
+    ) -> Placed {
         Placed {
             geography: c.geography.to_string(),
             province_code: c.province_code.clone(),
             province_vn34: c.province_vn34.clone(),
             procedure_code: c.procedure_code.clone(),
             row: CellRow::of(c, status),
+            profile,
         }
     }
 
@@ -130,6 +148,7 @@ impl Placed {
             &self.province_vn34,
             self.row.year,
             &self.procedure_code,
+            &self.profile.as_index(),
         )
     }
 }
@@ -166,12 +185,88 @@ pub(crate) fn seed_key(key: &CellKey) -> String {
     redtape_index::cell::seed_key(&key.0, key.1, &key.2, &key.3)
 }
 
+/// The cells of one (year, procedure), both geographies, that §4's secondary suppression
+/// hides (1.1), decided from each cell's n by [`redtape_index::suppression::decide_year`]:
+/// this only says which cell is which (a vn-63 province's successor comes from the reference
+/// data) and lists provinces by code and groups in §7's order, the tie-break orders.
+pub(crate) fn secondary<'a>(
+    cells: impl IntoIterator<Item = (&'a CellKey, usize)>,
+    k: usize,
+) -> std::collections::BTreeSet<CellKey> {
+    use redtape_domain::geography::{Geography, Provinces};
+    let mut year_cells = YearCells::default();
+    let mut groups: std::collections::BTreeMap<(String, redtape_index::area::Dimension), Vec<_>> =
+        Default::default();
+    let mut year_procedure = None;
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    for (key, n) in cells {
+        year_procedure.get_or_insert_with(|| (key.1, key.2.clone()));
+        let vn63 = key.0 == Geography::Vn63.as_str();
+        match Area::parse(&key.3) {
+            Some(Area::Province(code)) if vn63 => {
+                let successor = Provinces::get()
+                    .find(Geography::Vn63, &code)
+                    .and_then(|p| p.successor.as_ref())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default();
+                year_cells.vn63.push((code, count(n), successor));
+            }
+            Some(Area::Province(code)) => year_cells.vn34.push((code, count(n))),
+            Some(Area::National) if vn63 => year_cells.vn63_national = Some(count(n)),
+            Some(Area::National) => year_cells.vn34_national = Some(count(n)),
+            Some(Area::Group(dimension, group)) => groups
+                .entry((key.0.clone(), dimension))
+                .or_default()
+                .push((dimension.rank(group).unwrap_or(usize::MAX), group, count(n))),
+            None => {}
+        }
+    }
+    let Some((year, procedure)) = year_procedure else {
+        return Default::default();
+    };
+    year_cells.vn63.sort();
+    year_cells.vn34.sort();
+    for ((geography, dimension), mut members) in groups {
+        members.sort();
+        year_cells.breakdowns.push(Breakdown {
+            geography,
+            dimension: dimension.as_str().to_string(),
+            groups: members
+                .into_iter()
+                .map(|(_, group, n)| (group.to_string(), n))
+                .collect(),
+        });
+    }
+    let threshold = count(k.max(redtape_index::cell::MIN_K));
+    suppression::decide_year(&year_cells, threshold)
+        .into_iter()
+        .filter(|(_, s)| *s == Some(Suppression::Secondary))
+        .map(|(cell, _)| {
+            let (geography, area) = match cell {
+                CellRef::Province(geography, code) => (geography, code),
+                CellRef::National(geography) => (geography, Area::National.key()),
+                CellRef::Group(geography, dimension, group) => {
+                    (geography, format!("{dimension}={group}"))
+                }
+            };
+            (geography, year, procedure.clone(), area)
+        })
+        .collect()
+}
+
+/// `index_cells` rows that are a province's or the nation's, not a breakdown group's: what
+/// `/v1/indices` lists.
+pub const NOT_BREAKDOWN_SQL: &str = "province_code NOT LIKE '%=%'";
+
+/// `index_cells` rows that are a province's: what the CBI ranks.
+pub const PROVINCE_ONLY_SQL: &str = "province_code <> 'all' AND province_code NOT LIKE '%=%'";
+
 /// The columns of `index_cells`, in the order [`bind_cell!`] binds them.
 pub(crate) const INSERT: &str = "INSERT INTO index_cells (geography, year, procedure_code, \
     province_code, n, n_timings, n_pending, n_complaints, suppressed, median_days, p90_days, \
     median_days_ci_low, median_days_ci_high, median_cost, median_cost_ci_low, \
     median_cost_ci_high, median_visits, on_time_rate, informal_payment_rate, \
-    methodology_version, n_verified, intervals_due) ";
+    methodology_version, n_verified, suppression, intervals_due) ";
 
 /// Appended to a multi-row [`INSERT`]: a recomputed cell replaces the stored one.
 pub(crate) const ON_CONFLICT: &str = " ON CONFLICT (geography, year, procedure_code, \
@@ -184,12 +279,12 @@ pub(crate) const ON_CONFLICT: &str = " ON CONFLICT (geography, year, procedure_c
     median_cost_ci_high = excluded.median_cost_ci_high, median_visits = excluded.median_visits, \
     on_time_rate = excluded.on_time_rate, informal_payment_rate = excluded.informal_payment_rate, \
     methodology_version = excluded.methodology_version, n_verified = excluded.n_verified, \
-    intervals_due = excluded.intervals_due";
+    suppression = excluded.suppression, intervals_due = excluded.intervals_due";
 
-/// Cells per multi-row statement: 22 binds each, far below both drivers' bind limits.
+/// Cells per multi-row statement: 23 binds each, far below both drivers' bind limits.
 pub(crate) const CHUNK: usize = 1000;
 
-/// Binds a cell's first 21 columns onto a row of a multi-row insert (the caller binds
+/// Binds a cell's first 22 columns onto a row of a multi-row insert (the caller binds
 /// `intervals_due`).
 macro_rules! bind_cell {
     ($row:expr, $key:expr, $stats:expr) => {{
@@ -216,6 +311,7 @@ macro_rules! bind_cell {
             .push_bind(stats.informal_payment_rate)
             .push_bind(redtape_index::METHODOLOGY_VERSION)
             .push_bind(as_i32(stats.n_verified))
+            .push_bind(stats.suppression.map(|s| s.as_str()))
     }};
 }
 pub(crate) use bind_cell;
@@ -322,6 +418,9 @@ pub struct CellRecord {
     pub informal_payment_rate: Option<f64>,
     pub methodology_version: String,
     pub n_verified: i32,
+    /// `primary` or `secondary` (§4, 1.1) when suppressed; null when published, and on the
+    /// cells of version 1.0, which had no secondary suppression.
+    pub suppression: Option<String>,
     /// Unrounded CBI and rank within the cell's year and procedure; null when suppressed.
     pub cbi: Option<f64>,
     pub cbi_rank: Option<i32>,
@@ -332,11 +431,8 @@ pub struct CellRecord {
     pub score_on_time: Option<f64>,
 }
 
-/// Cells matching optional filters, in key order.
-///
-/// Only the filters given become SQL conditions: a generic `($2 IS NULL OR year = $2)` form
-/// keeps both databases from using the primary key, and a one-cell query then scans every
-/// cell (measured: 0.4 ms per request with 2,000 cells, most of it in the scan).
+/// Province and national cells (not breakdown groups: see [`breakdown_page`]) matching
+/// optional filters, in key order.
 pub async fn query(
     db: &crate::Db,
     geography: &str,
@@ -344,20 +440,64 @@ pub async fn query(
     procedure: Option<&str>,
     province: Option<&str>,
 ) -> Result<Vec<CellRecord>, crate::StoreError> {
-    query_page(db, geography, year, procedure, province, None, None).await
+    let areas = Areas::Indices(province);
+    query_page(db, geography, year, procedure, areas, None, None).await
 }
 
-/// Like [`query`], but only the cells after `after` (a key: year, procedure, province) and
-/// at most `limit` of them: a keyset page read as a page, not filtered from all the cells.
+/// Like [`query`], but for any [`Areas`], and only the cells after `after` (a key: year,
+/// procedure, area) and at most `limit` of them: a keyset page read as a page, not filtered
+/// from all the cells. Breakdown cells come in key order too: year, procedure, then
+/// `dimension=group` by name (callers that show them put the groups in §7's order,
+/// [`redtape_index::area::Dimension::groups`]).
 pub async fn query_page(
     db: &crate::Db,
     geography: &str,
     year: Option<i32>,
     procedure: Option<&str>,
-    province: Option<&str>,
+    areas: Areas<'_>,
     after: Option<&(i32, String, String)>,
     limit: Option<i64>,
 ) -> Result<Vec<CellRecord>, crate::StoreError> {
+    let filter = Filter {
+        geography,
+        year,
+        procedure,
+        areas,
+    };
+    select_page(db, &filter, after, limit).await
+}
+
+/// Which cells of a geography a page reads.
+struct Filter<'a> {
+    geography: &'a str,
+    year: Option<i32>,
+    procedure: Option<&'a str>,
+    areas: Areas<'a>,
+}
+
+/// The kind of cells a page reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Areas<'a> {
+    /// Province and national cells, or one province's (or `all`, the national one).
+    Indices(Option<&'a str>),
+    /// Breakdown cells (§7), of one dimension or all.
+    Breakdowns(Option<redtape_index::area::Dimension>),
+}
+
+/// Only the filters given become SQL conditions: a generic `($2 IS NULL OR year = $2)` form
+/// keeps both databases from using the primary key, and a one-cell query then scans every
+/// cell (measured: 0.4 ms per request with 2,000 cells, most of it in the scan).
+async fn select_page(
+    db: &crate::Db,
+    filter: &Filter<'_>,
+    after: Option<&(i32, String, String)>,
+    limit: Option<i64>,
+) -> Result<Vec<CellRecord>, crate::StoreError> {
+    let prefix = match filter.areas {
+        Areas::Breakdowns(Some(d)) => Some(format!("{}=%", d.as_str())),
+        Areas::Breakdowns(None) => Some("%=%".to_string()),
+        Areas::Indices(_) => None,
+    };
     macro_rules! select {
         ($database:ty, $pool:expr) => {{
             let mut sql = sqlx::QueryBuilder::<$database>::new(
@@ -367,15 +507,25 @@ pub async fn query_page(
                  AND b.procedure_code = c.procedure_code AND b.province_code = c.province_code \
                  WHERE c.geography = ",
             );
-            sql.push_bind(geography);
-            if let Some(year) = year {
+            sql.push_bind(filter.geography);
+            match (&filter.areas, &prefix) {
+                (Areas::Indices(province), _) => {
+                    sql.push(" AND c.").push(NOT_BREAKDOWN_SQL);
+                    if let Some(province) = province {
+                        sql.push(" AND c.province_code = ").push_bind(*province);
+                    }
+                }
+                (Areas::Breakdowns(_), Some(prefix)) => {
+                    sql.push(" AND c.province_code LIKE ")
+                        .push_bind(prefix.as_str());
+                }
+                (Areas::Breakdowns(_), None) => {}
+            }
+            if let Some(year) = filter.year {
                 sql.push(" AND c.year = ").push_bind(year);
             }
-            if let Some(procedure) = procedure {
+            if let Some(procedure) = filter.procedure {
                 sql.push(" AND c.procedure_code = ").push_bind(procedure);
-            }
-            if let Some(province) = province {
-                sql.push(" AND c.province_code = ").push_bind(province);
             }
             if let Some((y, p, v)) = after {
                 sql.push(" AND (c.year, c.procedure_code, c.province_code) > (")

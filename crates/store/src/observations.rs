@@ -130,9 +130,9 @@ pub struct ObservationRow {
 }
 
 /// The four profile columns of a row, as stored (`None`s for an unknown profile).
-#[derive(Debug)]
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
 pub(crate) struct ProfileColumns {
-    pub size_class: Option<&'static str>,
+    pub size_class: Option<String>,
     pub sector_section: Option<String>,
     pub woman_owned: Option<bool>,
     pub ethnic_minority_owned: Option<bool>,
@@ -141,12 +141,24 @@ pub(crate) struct ProfileColumns {
 impl ProfileColumns {
     pub(crate) fn of(profile: Option<&FilerProfile>) -> ProfileColumns {
         ProfileColumns {
-            size_class: profile.and_then(|p| p.size_class).map(|s| s.as_str()),
+            size_class: profile
+                .and_then(|p| p.size_class)
+                .map(|s| s.as_str().to_string()),
             sector_section: profile
                 .and_then(|p| p.sector_section)
                 .map(|s| s.as_char().to_string()),
             woman_owned: profile.and_then(|p| p.woman_owned),
             ethnic_minority_owned: profile.and_then(|p| p.ethnic_minority_owned),
+        }
+    }
+
+    /// The profile as the methodology reads it (§7).
+    pub(crate) fn as_index(&self) -> redtape_index::area::Profile<'_> {
+        redtape_index::area::Profile {
+            size_class: self.size_class.as_deref(),
+            sector_section: self.sector_section.as_deref(),
+            woman_owned: self.woman_owned,
+            ethnic_minority_owned: self.ethnic_minority_owned,
         }
     }
 }

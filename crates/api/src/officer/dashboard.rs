@@ -166,7 +166,11 @@ pub async fn dashboard(
         None => Vec::new(),
     };
     let mut by_procedure: BTreeMap<String, Vec<IndexCell>> = BTreeMap::new();
-    for cell in cells {
+    // The province tables; the national cells are the year at a glance's.
+    for cell in cells
+        .into_iter()
+        .filter(|c| redtape_index::area::is_province_key(&c.province_code))
+    {
         by_procedure
             .entry(cell.procedure_code.clone())
             .or_default()

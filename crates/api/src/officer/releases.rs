@@ -11,13 +11,14 @@ use redtape_domain::submission::aggregate::vietnam_date;
 use redtape_domain::Geography;
 
 use crate::extract::{Admin, Caller};
-use crate::figures::{csv_of, index_cells};
+use crate::figures::{csv_of, index_cells, index_page};
 use crate::idempotency::{self, Creates, Handled, IdempotencyKey, Outcome};
 use crate::open::releases::{ReleaseDocument, ReleaseView};
 use crate::params;
 use crate::problem::{ApiError, Conflict, WriteProblems};
 use crate::submission::{metadata, now};
 use crate::AppState;
+use redtape_store::cells::Areas;
 
 /// How long a publication waits for the projector to include every committed event.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -95,8 +96,13 @@ pub async fn publish(
             }
             let revision = state.releases.state(year).await?.revisions + 1;
             let mut items = Vec::new();
+            // Every cell of the year: provinces and the nation, then the breakdowns (1.1).
             for geography in [Geography::Vn34, Geography::Vn63] {
                 items.extend(index_cells(&state, geography, Some(year), None, None).await?);
+                let breakdowns = Areas::Breakdowns(None);
+                items.extend(
+                    index_page(&state, geography, Some(year), None, breakdowns, None, None).await?,
+                );
             }
             for item in &mut items {
                 item.provisional = false;

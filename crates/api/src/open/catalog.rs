@@ -16,7 +16,7 @@ use crate::AppState;
 const FREQUENCY: &str = "http://publications.europa.eu/resource/authority/frequency/";
 
 /// Datasets that answer in CSV and NDJSON as well as JSON.
-const TABULAR: [DatasetId; 1] = [DatasetId::Indices];
+const TABULAR: [DatasetId; 2] = [DatasetId::Indices, DatasetId::Breakdowns];
 
 /// Datasets that need query parameters (a year, a procedure...): their distributions give an
 /// access URL only, documented in the dictionary, not a download URL.

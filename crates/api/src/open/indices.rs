@@ -6,7 +6,9 @@
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use redtape_domain::{Geography, ProcedureCode};
+use redtape_index::area::Dimension;
 use redtape_index::rounding;
+use redtape_store::cells::Areas;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -32,7 +34,7 @@ pub struct IndexQuery {
     /// National procedure code.
     #[param(value_type = Option<String>, example = "1.001612")]
     pub procedure: Option<ProcedureCode>,
-    /// Province code on the chosen geography.
+    /// Province code on the chosen geography, or `all` for the national cells.
     #[param(example = "79")]
     pub province: Option<String>,
 }
@@ -44,7 +46,7 @@ impl FromQuery for IndexQuery {
             geography,
             year: q.optional("year", params::year)?,
             procedure: q.optional("procedure", params::procedure)?,
-            province: q.optional("province", params::province(geography))?,
+            province: q.optional("province", params::province_or_all(geography))?,
         })
     }
 }
@@ -82,9 +84,58 @@ pub async fn list_indices(
     query: Query<IndexQuery>,
     list: Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let filter = CellFilter {
+        geography: query.geography,
+        year: query.year,
+        procedure: query.procedure.as_ref().map(|p| p.as_str()),
+        areas: Areas::Indices(query.province.as_deref()),
+    };
+    cells_page(&state, &req, &list, filter, DatasetId::Indices).await
+}
+
+/// Which cells a page of `/v1/indices` or `/v1/indices/breakdowns` reads.
+struct CellFilter<'a> {
+    geography: Geography,
+    year: Option<i32>,
+    procedure: Option<&'a str>,
+    areas: Areas<'a>,
+}
+
+/// A keyset page of cells as `dataset`, in the format asked for.
+async fn cells_page(
+    state: &AppState,
+    req: &HttpRequest,
+    list: &ListParams,
+    filter: CellFilter<'_>,
+    dataset: DatasetId,
+) -> Result<HttpResponse, ApiError> {
     let page = list.page(3)?;
-    // The cursor is the key of the last cell served: (year, procedure, province).
-    let after = match &page.after {
+    let after = cell_cursor(&page)?;
+    // One more than the page, to know whether a next page exists.
+    let mut items = index_page(
+        state,
+        filter.geography,
+        filter.year,
+        filter.procedure,
+        filter.areas,
+        after.as_ref(),
+        Some(page.limit as i64 + 1),
+    )
+    .await?;
+    let next_cursor = crate::page::cut(&mut items, page.limit, cell_cursor_of);
+    List::of(dataset, items, next_cursor, req).respond(
+        list.format,
+        IndexAbout {
+            live: Live::now(),
+            licence: state.licence.clone(),
+        },
+    )
+}
+
+/// The cursor of a page of cells: the key of the last cell served (year, procedure, area),
+/// the area being a province code, `all` or `dimension=group`.
+fn cell_cursor(page: &crate::page::Page) -> Result<Option<(i32, String, String)>, ApiError> {
+    Ok(match &page.after {
         None => None,
         Some(parts) => Some((
             parts[0].parse::<i32>().map_err(|_| {
@@ -93,32 +144,79 @@ pub async fn list_indices(
             parts[1].clone(),
             parts[2].clone(),
         )),
+    })
+}
+
+fn cell_cursor_of(c: &IndexCell) -> Vec<String> {
+    vec![c.year.to_string(), c.procedure_code.clone(), c.area_key()]
+}
+
+/// Filters of the breakdown cells.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BreakdownQuery {
+    /// vn-34 (default; every year) or vn-63 (observations dated before 2025-07-01 only).
+    #[param(value_type = Option<Geography>, inline)]
+    pub geography: Geography,
+    #[param(example = 2025)]
+    pub year: Option<i32>,
+    /// National procedure code.
+    #[param(value_type = Option<String>, example = "1.001612")]
+    pub procedure: Option<ProcedureCode>,
+    /// One profile dimension (methodology §7): `size_class`, `sector_section`, `woman_owned`
+    /// or `ethnic_minority_owned`; all four when absent.
+    #[param(value_type = Option<String>, example = "woman_owned")]
+    pub dimension: Option<Dimension>,
+}
+
+impl FromQuery for BreakdownQuery {
+    fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
+        Ok(BreakdownQuery {
+            geography: q.geography()?,
+            year: q.optional("year", params::year)?,
+            procedure: q.optional("procedure", params::procedure)?,
+            dimension: q.optional("dimension", params::dimension)?,
+        })
+    }
+}
+
+/// Breakdown cells by firm profile.
+///
+/// National figures for groups of firms (methodology §7, version 1.1): per year and
+/// procedure, the same statistics as a national cell for each group of each profile
+/// dimension (size class, VSIC sector section, women-owned, ethnic-minority-owned, each with
+/// `unknown` for filers that did not declare it), from the profile a filer had when it filed.
+/// The groups of a dimension add up to the national cell (province `all` in
+/// `/v1/indices`). Suppression as every cell: primary below k, secondary where a published
+/// group would reveal a suppressed one. No CBI. In key order: year, procedure, then
+/// `dimension=group` by name.
+#[utoipa::path(
+    tag = "indices",
+    params(BreakdownQuery, ListParams),
+    responses(
+        (status = 200, description = "The matching breakdown cells: JSON (default), CSV with a \
+header line (the indices columns), or NDJSON (one item per line)", content(
+            (Paged<IndexCell, IndexAbout> = "application/json"),
+            (String = "text/csv"),
+            (IndexCell = "application/x-ndjson"),
+        )),
+        (status = 422, description = "A filter is not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/indices/breakdowns")]
+pub async fn breakdowns(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: Query<BreakdownQuery>,
+    list: Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = CellFilter {
+        geography: query.geography,
+        year: query.year,
+        procedure: query.procedure.as_ref().map(|p| p.as_str()),
+        areas: Areas::Breakdowns(query.dimension),
     };
-    // One more than the page, to know whether a next page exists.
-    let mut items = index_page(
-        &state,
-        query.geography,
-        query.year,
-        query.procedure.as_ref().map(|p| p.as_str()),
-        query.province.as_deref(),
-        after.as_ref(),
-        Some(page.limit as i64 + 1),
-    )
-    .await?;
-    let next_cursor = crate::page::cut(&mut items, page.limit, |c| {
-        vec![
-            c.year.to_string(),
-            c.procedure_code.clone(),
-            c.province_code.clone(),
-        ]
-    });
-    List::of(DatasetId::Indices, items, next_cursor, &req).respond(
-        list.format,
-        IndexAbout {
-            live: Live::now(),
-            licence: state.licence.clone(),
-        },
-    )
+    cells_page(&state, &req, &list, filter, DatasetId::Breakdowns).await
 }
 
 /// Filters of a ranking.
@@ -227,9 +325,11 @@ pub async fn rankings(
         None,
     )
     .await?;
-    // The CBI, rank and scores the projector keeps for the group (index_cbi).
+    // The CBI, rank and scores the projector keeps for the group (index_cbi); the national
+    // cell takes no part (methodology §3).
     let mut items: Vec<RankedProvince> = cells
         .into_iter()
+        .filter(|cell| redtape_index::area::is_province_key(&cell.province_code))
         .map(|cell| RankedProvince {
             rank: cell.cbi_rank.and_then(|r| usize::try_from(r).ok()),
             province_name: province_name(geography, &cell.province_code),
@@ -326,7 +426,8 @@ pub struct TrendQuery {
     pub geography: Geography,
     #[param(value_type = String, example = "1.001612")]
     pub procedure: ProcedureCode,
-    /// A province code on the geography.
+    /// A province code on the geography, or `all` for the national series (methodology §3:
+    /// the headline figure of a procedure's year and the base of its year-on-year change).
     #[param(example = "79")]
     pub province: String,
 }
@@ -337,7 +438,7 @@ impl FromQuery for TrendQuery {
         Ok(TrendQuery {
             geography,
             procedure: q.required("procedure", "1.001612", params::procedure)?,
-            province: q.required("province", "79", params::province(geography))?,
+            province: q.required("province", "79", params::province_or_all(geography))?,
         })
     }
 }

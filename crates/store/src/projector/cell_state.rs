@@ -19,8 +19,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
+use redtape_index::area::is_province_key;
 use redtape_index::cell::running::RunningCell;
-use redtape_index::cell::Interval;
+use redtape_index::cell::{CellStats, Interval};
 
 use super::sql::{self, Conn};
 use crate::cells::Published;
@@ -30,6 +31,16 @@ use crate::StoreError;
 /// How long a busy cell may publish its previous bootstrap intervals.
 pub(crate) const INTERVAL_REFRESH: Duration = Duration::from_secs(1);
 
+/// A cell's statistics as published, without intervals: null wherever §4 suppresses it.
+fn published_stats(cell: &Cell, k: usize) -> CellStats {
+    let stats = cell.running.stats_without_intervals(k);
+    if cell.secondary {
+        stats.secondary()
+    } else {
+        stats
+    }
+}
+
 /// Cells changed by a batch, to publish at its end.
 pub(crate) type Dirty = BTreeSet<CellKey>;
 
@@ -38,6 +49,10 @@ struct Cell {
     running: RunningCell,
     /// The intervals last computed, and when; `None` until first computed.
     intervals: Option<(Option<Interval>, Option<Interval>, Instant)>,
+    /// Hidden by §4's secondary suppression (1.1), as decided when its (year, procedure) last
+    /// changed: a change to one cell can hide or reveal a sibling, which is then published
+    /// again although its own observations did not change.
+    secondary: bool,
 }
 
 /// The running state of every cell with an included observation.
@@ -111,6 +126,8 @@ impl CellState {
         let rows = self
             .fill(conn, None, methodology, &mut Dirty::new())
             .await?;
+        // What the stored cells say: they were published from this state by the same rule.
+        self.settle_all(methodology.k);
         self.due = sql::cells_with_due_intervals(conn).await?;
         self.at = Some(checkpoint);
         tracing::info!(
@@ -148,13 +165,15 @@ impl CellState {
         .await
     }
 
-    /// Builds the state from cells a rebuild computed (nothing due: all just computed).
+    /// Builds the state from cells a rebuild computed (nothing due: all just computed), with
+    /// §4's secondary suppression decided for every (year, procedure).
     pub(crate) fn rebuilt(
         checkpoint: (i64, i64),
         cells: impl IntoIterator<Item = (CellKey, RunningCell)>,
         timelines: HashMap<String, ProcedureTimeline>,
+        k: usize,
     ) -> CellState {
-        CellState {
+        let mut state = CellState {
             at: Some(checkpoint),
             cells: cells
                 .into_iter()
@@ -162,6 +181,7 @@ impl CellState {
                     let cell = Cell {
                         running,
                         intervals: None,
+                        secondary: false,
                     };
                     (key, cell)
                 })
@@ -170,6 +190,70 @@ impl CellState {
             due: BTreeSet::new(),
             ranked: HashMap::new(),
             reform: None,
+        };
+        state.settle_all(k);
+        state
+    }
+
+    /// Whether §4's secondary suppression hides a cell (as last settled).
+    pub(crate) fn is_secondary(&self, key: &CellKey) -> bool {
+        self.cells.get(key).is_some_and(|c| c.secondary)
+    }
+
+    /// Decides §4's secondary suppression for every (year, procedure).
+    fn settle_all(&mut self, k: usize) {
+        let all: BTreeSet<(i32, String)> = self.cells.keys().map(|k| (k.1, k.2.clone())).collect();
+        let mut scratch = Dirty::new();
+        for (year, procedure) in all {
+            self.settle(year, &procedure, k, &mut scratch);
+        }
+    }
+
+    /// Decides §4's secondary suppression for the cells of one (year, procedure) on both
+    /// geographies (its partitions span them), from the cells in memory; marks dirty every
+    /// cell whose decision changed. Costs the number of cells of the (year, procedure), at
+    /// most a few hundred, whatever they hold.
+    fn settle(&mut self, year: i32, procedure: &str, k: usize, dirty: &mut Dirty) {
+        let range = |geography: &str| {
+            let from = (
+                geography.to_string(),
+                year,
+                procedure.to_string(),
+                String::new(),
+            );
+            let to = (
+                geography.to_string(),
+                year + 1,
+                String::new(),
+                String::new(),
+            );
+            (from, to)
+        };
+        let geographies = [
+            redtape_domain::geography::Geography::Vn34.as_str(),
+            redtape_domain::geography::Geography::Vn63.as_str(),
+        ];
+        let ours = |key: &CellKey| key.2 == procedure;
+        let hidden = {
+            let members = geographies.iter().flat_map(|g| {
+                self.cells
+                    .range(range(g).0..range(g).1)
+                    .filter(|(key, c)| ours(key) && !c.running.is_empty())
+                    .map(|(key, c)| (key, c.running.len()))
+            });
+            cells::secondary(members, k)
+        };
+        for g in geographies {
+            for (key, cell) in self.cells.range_mut(range(g).0..range(g).1) {
+                if !ours(key) {
+                    continue;
+                }
+                let secondary = hidden.contains(key);
+                if cell.secondary != secondary {
+                    cell.secondary = secondary;
+                    dirty.insert(key.clone());
+                }
+            }
         }
     }
 
@@ -334,15 +418,20 @@ impl CellState {
         all_intervals: bool,
     ) -> (Vec<Published>, Vec<CellKey>) {
         let now = Instant::now();
+        let mut dirty = dirty.clone();
+        let touched: BTreeSet<(i32, String)> = dirty.iter().map(|k| (k.1, k.2.clone())).collect();
+        for (year, procedure) in touched {
+            self.settle(year, &procedure, methodology.k, &mut dirty);
+        }
         let (mut write, mut delete) = (Vec::new(), Vec::new());
-        for key in dirty {
+        for key in &dirty {
             let Some(cell) = self.cells.get_mut(key).filter(|c| !c.running.is_empty()) else {
                 self.cells.remove(key);
                 self.due.remove(key);
                 delete.push(key.clone());
                 continue;
             };
-            let mut stats = cell.running.stats_without_intervals(methodology.k);
+            let mut stats = published_stats(cell, methodology.k);
             let due = if stats.suppressed {
                 // compute() gives a suppressed cell no intervals; nothing to refresh later.
                 cell.intervals = None;
@@ -402,8 +491,8 @@ impl CellState {
             .cells
             .range(from..)
             .take_while(|(k, _)| k.0 == group.0 && k.1 == group.1 && k.2 == group.2)
-            .filter(|(_, c)| !c.running.is_empty())
-            .map(|(k, c)| cells::group_row(&k.3, &c.running.stats_without_intervals(methodology.k)))
+            .filter(|(k, c)| !c.running.is_empty() && is_province_key(&k.3))
+            .map(|(k, c)| cells::group_row(&k.3, &published_stats(c, methodology.k)))
             .collect();
         cells::rank_group(&rows)
     }

@@ -114,13 +114,18 @@ pub(crate) async fn step(
             if !touched.contains_key(id) {
                 // A new submission: no row before this batch (a row that exists would be left
                 // alone by the insert, and the checkpoint never lets that happen).
-                let now = Some(Placed::of(&columns, Status::Received.as_str()));
+                let profile = ProfileColumns::of(profile.as_ref());
+                let now = Some(Placed::of(
+                    &columns,
+                    Status::Received.as_str(),
+                    profile.clone(),
+                ));
                 touched.insert(id.to_string(), Touched { before: None, now });
                 pending.push(Pending {
                     id: id.to_string(),
                     filer,
                     intermediary,
-                    profile: ProfileColumns::of(profile.as_ref()),
+                    profile,
                     columns,
                     at,
                     sequence: seq,
@@ -148,7 +153,9 @@ pub(crate) async fn step(
                             .map_or(Status::Received, Status::after_amendment)
                             .as_str()
                     });
-                    row.now = Some(Placed::of(&columns, status));
+                    // An amendment never moves the profile recorded at filing (§7).
+                    let profile = row.now.as_ref().map(|p| p.profile.clone());
+                    row.now = Some(Placed::of(&columns, status, profile.unwrap_or_default()));
                 }
             }
             Change::Status { status, at } => {
@@ -235,7 +242,14 @@ pub(crate) async fn publish(
     // A changed cell can change the CBI of every province of its group: each dirty group is
     // ranked again from the cells in memory (at most 63), and only what changed is written,
     // in one statement for all groups.
-    let groups: BTreeSet<_> = dirty.iter().map(crate::cells::group_of).collect();
+    // Secondary suppression may have republished cells beyond `dirty`: every written cell's
+    // group is ranked again.
+    let groups: BTreeSet<_> = write
+        .iter()
+        .map(|(key, _, _)| key)
+        .chain(&delete)
+        .map(crate::cells::group_of)
+        .collect();
     let mut upserts = Vec::new();
     for group in &groups {
         let ranked = state.ranked(group, methodology);

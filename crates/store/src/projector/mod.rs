@@ -341,6 +341,32 @@ impl Projector {
         Ok(applied)
     }
 
+    /// Recomputes every cell when some were stored under another methodology version: the
+    /// first start after an upgrade (1.0 to 1.1 adds national and breakdown cells, and
+    /// secondary suppression may hide cells 1.0 published) replays the log once, like
+    /// `redtape rebuild`. Published releases keep their own documents and do not move.
+    /// Returns whether it rebuilt: false, after one cheap query, on every other start.
+    pub async fn upgrade_methodology(&self) -> Result<bool, StoreError> {
+        let older: Option<(String,)> = crate::on_pool!(&self.db, pool =>
+            sqlx::query_as("SELECT methodology_version FROM index_cells \
+                            WHERE methodology_version <> $1 LIMIT 1")
+                .bind(redtape_index::METHODOLOGY_VERSION)
+                .fetch_optional(pool).await)?;
+        let Some((from,)) = older else {
+            return Ok(false);
+        };
+        let started = std::time::Instant::now();
+        let events = self.rebuild().await?;
+        tracing::info!(
+            from,
+            to = redtape_index::METHODOLOGY_VERSION,
+            events,
+            elapsed = ?started.elapsed(),
+            "cells recomputed under the new methodology version"
+        );
+        Ok(true)
+    }
+
     /// Gives the CBI rows written before migration 0011 their scaled indicators, recomputed
     /// from the stored cells of their group (what the projector would have written), under
     /// the checkpoint lock so no batch interleaves. Returns the number of groups filled: 0,

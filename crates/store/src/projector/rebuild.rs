@@ -131,17 +131,26 @@ pub(crate) async fn rebuild(
     let (running, computed) = computing
         .await
         .map_err(|e| StoreError::Corrupt(format!("cell computation failed: {e}")))??;
-    let published: Vec<Published> = computed
-        .into_iter()
-        .map(|(key, stats)| (key, stats, false))
-        .collect();
-    sql::write_cells(conn, &published).await?;
     let timelines = replay
         .procedures
         .iter()
         .map(|(code, (timeline, _))| (code.clone(), timeline.clone()))
         .collect();
-    let mut state = CellState::rebuilt(checkpoint, running, timelines);
+    let mut state = CellState::rebuilt(checkpoint, running, timelines, methodology.k);
+    // Secondary suppression (§4, 1.1) needs every cell's n, so it is applied here, after the
+    // cells were computed one by one.
+    let published: Vec<Published> = computed
+        .into_iter()
+        .map(|(key, stats)| {
+            let stats = if state.is_secondary(&key) {
+                stats.secondary()
+            } else {
+                stats
+            };
+            (key, stats, false)
+        })
+        .collect();
+    sql::write_cells(conn, &published).await?;
     let groups: std::collections::BTreeSet<_> = published
         .iter()
         .map(|(key, _, _)| cells::group_of(key))

@@ -155,6 +155,7 @@ impl Replay {
                 &c.province_vn34,
                 c.year,
                 &c.procedure_code,
+                &row.profile.as_index(),
             ) {
                 cells.entry(key).or_default().add(&measures);
             }

@@ -167,7 +167,7 @@ pub(crate) async fn insert_observations(
                     .bind(column(chunk, |o| o.updated_at))
                     .bind(column(chunk, |o| o.last_sequence))
                     .bind(column(chunk, |o| o.intermediary))
-                    .bind(column(chunk, |o| o.profile.size_class))
+                    .bind(column(chunk, |o| o.profile.size_class.as_deref()))
                     .bind(column(chunk, |o| o.profile.sector_section.as_deref()))
                     .bind(column(chunk, |o| o.profile.woman_owned))
                     .bind(column(chunk, |o| o.profile.ethnic_minority_owned))
@@ -184,7 +184,7 @@ pub(crate) async fn insert_observations(
                         .push_bind(o.updated_at)
                         .push_bind(o.last_sequence)
                         .push_bind(o.intermediary)
-                        .push_bind(o.profile.size_class)
+                        .push_bind(o.profile.size_class.as_deref())
                         .push_bind(o.profile.sector_section.as_deref())
                         .push_bind(o.profile.woman_owned)
                         .push_bind(o.profile.ethnic_minority_owned);
@@ -367,7 +367,7 @@ pub(crate) async fn write_cells(
                      $5::int[], $6::int[], $7::int[], $8::int[], $9::int[], $10::float8[], \
                      $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::float8[], \
                      $16::float8[], $17::float8[], $18::float8[], $19::float8[], $20::text[], \
-                     $21::int[], $22::int[]){}",
+                     $21::int[], $22::text[], $23::int[]){}",
                     cells::INSERT,
                     cells::ON_CONFLICT
                 );
@@ -393,6 +393,7 @@ pub(crate) async fn write_cells(
                     .bind(column(chunk, |(_, s, _)| s.informal_payment_rate))
                     .bind(column(chunk, |_| redtape_index::METHODOLOGY_VERSION))
                     .bind(column(chunk, |(_, s, _)| as_i32(s.n_verified)))
+                    .bind(column(chunk, |(_, s, _)| s.suppression.map(|s| s.as_str())))
                     .bind(column(chunk, |(_, _, due)| i32::from(*due)))
                     .execute(&mut **c)
                     .await?;
@@ -527,9 +528,12 @@ pub(crate) async fn group_rows(
     conn: &mut Conn<'_>,
     group: &GroupKey,
 ) -> Result<Vec<cells::GroupRow>, StoreError> {
-    const SQL: &str = "SELECT province_code, suppressed, median_days, median_cost, \
-        informal_payment_rate, on_time_rate FROM index_cells \
-        WHERE geography = $1 AND year = $2 AND procedure_code = $3 ORDER BY province_code";
-    Ok(on_conn!(conn, c, DB => sqlx::query_as(SQL)
+    let sql = format!(
+        "SELECT province_code, suppressed, median_days, median_cost, informal_payment_rate, \
+         on_time_rate FROM index_cells WHERE geography = $1 AND year = $2 \
+         AND procedure_code = $3 AND {} ORDER BY province_code",
+        cells::PROVINCE_ONLY_SQL
+    );
+    Ok(on_conn!(conn, c, DB => sqlx::query_as(&sql)
         .bind(&group.0).bind(group.1).bind(&group.2).fetch_all(c).await)?)
 }

@@ -149,7 +149,7 @@ fn row(out: &mut String, r: &NewRow<'_>) {
     text(out, Some(r.updated_at));
     value(out, Some(r.last_sequence));
     text(out, r.intermediary);
-    text(out, r.profile.size_class);
+    text(out, r.profile.size_class.as_deref());
     text(out, r.profile.sector_section.as_deref());
     value(out, r.profile.woman_owned);
     value(out, r.profile.ethnic_minority_owned);

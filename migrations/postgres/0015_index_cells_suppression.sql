@@ -1,0 +1,1 @@
+../shared/0015_index_cells_suppression.sql
