@@ -13,6 +13,7 @@ mod accounts;
 mod browser;
 mod dashboard;
 mod demo;
+mod disclosure;
 mod durability;
 mod faults;
 mod filing;
