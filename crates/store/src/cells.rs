@@ -65,6 +65,19 @@ pub fn keys(
     keys
 }
 
+/// An empty running cell for `key`: a province cell keeps its observations exactly (it is
+/// what catches a state that drifted from the tables); national and breakdown cells, which
+/// sum observations held by province cells too, keep only their costs, so 1.1's six or
+/// twelve cells per observation cost less than twice 1.0's one or two (docs/benchmarks.md,
+/// issue 14).
+pub(crate) fn running_cell(key: &CellKey) -> redtape_index::cell::running::RunningCell {
+    if redtape_index::area::is_province_key(&key.3) {
+        redtape_index::cell::running::RunningCell::new()
+    } else {
+        redtape_index::cell::running::RunningCell::summing()
+    }
+}
+
 /// The observation columns a cell needs.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub(crate) struct CellRow {

@@ -37,13 +37,32 @@ pub struct RunningCell {
     n_on_time: usize,
     /// Observations with a cost: they are the first `n_costs` of `observations`.
     n_costs: usize,
-    /// Every observation, encoded exactly ([`encode`]) and ordered by cost first. Being exact,
-    /// it is what lets [`RunningCell::remove`] refuse measures it never received; being
-    /// ordered by cost, it is also the cost order statistics.
-    observations: SortedBlocks<u128>,
+    /// The observations, or only their costs (see [`Held`]).
+    observations: Held,
     /// Elapsed days of completed timings.
     days: IntCounts,
     visits: IntCounts,
+}
+
+/// What a cell keeps of each observation beyond its counters.
+#[derive(Debug, Clone)]
+enum Held {
+    /// Every observation, encoded exactly ([`encode`]) and ordered by cost first. Being
+    /// exact, it is what lets [`RunningCell::remove`] refuse measures it never received;
+    /// being ordered by cost, it is also the cost order statistics. 16 bytes each.
+    Exact(SortedBlocks<u128>),
+    /// Only the costs, as order keys ([`cost_key`]): the cost order statistics, 8 bytes per
+    /// observation with a cost. For cells that sum others (national and breakdown cells,
+    /// 1.1), whose observations each also sit in an exact province cell: that one catches
+    /// a removal of something never added; this one refuses only what its costs and
+    /// counters show it cannot hold.
+    Costs(SortedBlocks<u64>),
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Held::Exact(SortedBlocks::default())
+    }
 }
 
 impl RunningCell {
@@ -51,9 +70,25 @@ impl RunningCell {
         Self::default()
     }
 
+    /// A cell that keeps only its observations' costs beyond its counters (see [`Held`]):
+    /// the same figures, in half the memory or less.
+    pub fn summing() -> Self {
+        RunningCell {
+            observations: Held::Costs(SortedBlocks::default()),
+            ..Self::default()
+        }
+    }
+
     /// Adds one observation's measures.
     pub fn add(&mut self, m: &Measures) {
-        self.observations.insert(encode(m));
+        match &mut self.observations {
+            Held::Exact(all) => all.insert(encode(m)),
+            Held::Costs(costs) => {
+                if let Some(cost) = m.scm_cost {
+                    costs.insert(cost_key(cost));
+                }
+            }
+        }
         self.n += 1;
         *self.kind_count(m.kind) += 1;
         self.n_verified += usize::from(m.verified);
@@ -77,7 +112,13 @@ impl RunningCell {
     /// "Exactly" is bitwise: a cost of -0.0 is not a cost of 0.0 (they also sort apart in
     /// `compute`), which is right since the same observation always yields the same bits.
     pub fn remove(&mut self, m: &Measures) -> bool {
-        if !self.observations.remove(encode(m)) {
+        let could = matches!(self.observations, Held::Exact(_)) || self.could_hold(m);
+        let held = could
+            && match &mut self.observations {
+                Held::Exact(all) => all.remove(encode(m)),
+                Held::Costs(costs) => m.scm_cost.is_none_or(|cost| costs.remove(cost_key(cost))),
+            };
+        if !held {
             return false;
         }
         // The observation was held, so each of its parts is too: the counters cannot
@@ -100,6 +141,27 @@ impl RunningCell {
             debug_assert!(held, "visits out of step with the observations");
         }
         true
+    }
+
+    /// Whether every counter an observation with these measures adds to is above 0 (and,
+    /// without a cost, whether some observation without one is held): a removal cannot
+    /// underflow them.
+    fn could_hold(&self, m: &Measures) -> bool {
+        let kind = match m.kind {
+            Kind::CompletedTiming => self.n_timings,
+            Kind::PendingTiming => self.n_pending,
+            Kind::Complaint => self.n_complaints,
+        };
+        let verdict = m
+            .timing_on_time()
+            .is_none_or(|on_time| self.n_verdicts > 0 && (!on_time || self.n_on_time > 0));
+        kind > 0
+            && (!m.verified || self.n_verified > 0)
+            && (!m.informal_payment || self.n_informal > 0)
+            && verdict
+            && (m.scm_cost.is_some() || self.n > self.n_costs)
+            && m.timing_days().is_none_or(|d| self.days.contains(d))
+            && m.visits.is_none_or(|v| self.visits.contains(u32::from(v)))
     }
 
     fn kind_count(&mut self, kind: Kind) -> &mut usize {
@@ -131,7 +193,10 @@ impl RunningCell {
         if rank >= self.n_costs {
             return None;
         }
-        self.observations.kth(rank).and_then(cost_of)
+        match &self.observations {
+            Held::Exact(all) => all.kth(rank).and_then(cost_of),
+            Held::Costs(costs) => costs.kth(rank).map(cost_from_key),
+        }
     }
 
     fn visits_at(&self, rank: usize) -> Option<f64> {
@@ -186,7 +251,11 @@ impl RunningCell {
     /// O(1). Excludes the `RunningCell` value itself (`size_of::<RunningCell>()`), which
     /// lives wherever the caller keeps it.
     pub fn heap_bytes(&self) -> usize {
-        self.observations.heap_bytes() + self.days.heap_bytes() + self.visits.heap_bytes()
+        let held = match &self.observations {
+            Held::Exact(all) => all.heap_bytes(),
+            Held::Costs(costs) => costs.heap_bytes(),
+        };
+        held + self.days.heap_bytes() + self.visits.heap_bytes()
     }
 }
 

@@ -55,6 +55,16 @@ struct Cell {
     secondary: bool,
 }
 
+impl Cell {
+    /// An empty cell for `key`, keeping what its kind needs ([`cells::running_cell`]).
+    fn of(key: &CellKey) -> Cell {
+        Cell {
+            running: cells::running_cell(key),
+            ..Cell::default()
+        }
+    }
+}
+
 /// The running state of every cell with an included observation.
 #[derive(Debug, Default)]
 pub(crate) struct CellState {
@@ -158,7 +168,11 @@ impl CellState {
                 methodology,
             );
             for key in placed.keys() {
-                cells.entry(key.clone()).or_default().running.add(&measures);
+                cells
+                    .entry(key.clone())
+                    .or_insert_with(|| Cell::of(&key))
+                    .running
+                    .add(&measures);
                 dirty.insert(key);
             }
         })
@@ -271,7 +285,7 @@ impl CellState {
         for key in placed.keys() {
             self.cells
                 .entry(key.clone())
-                .or_default()
+                .or_insert_with(|| Cell::of(&key))
                 .running
                 .add(&measures);
             dirty.insert(key);

@@ -157,7 +157,10 @@ impl Replay {
                 &c.procedure_code,
                 &row.profile.as_index(),
             ) {
-                cells.entry(key).or_default().add(&measures);
+                cells
+                    .entry(key)
+                    .or_insert_with_key(cells::running_cell)
+                    .add(&measures);
             }
         }
         cells

@@ -173,6 +173,41 @@ proptest! {
         prop_assert_eq!(fresh.stats(5, "c"), cell.stats(5, "c"));
     }
 
+    /// A summing cell (national and breakdown cells, 1.1) gives the same figures as `compute`
+    /// for what it holds, bit for bit, through additions and removals of held measures
+    /// (which is all the projector gives it: each observation also sits in an exact cell).
+    #[test]
+    fn a_summing_cell_equals_compute_too(ops in proptest::collection::vec(any_op(), 0..48)) {
+        let mut cell = RunningCell::summing();
+        let mut model: Vec<Measures> = Vec::new();
+        for (step, op) in ops.iter().enumerate() {
+            match op {
+                Op::Add(m) => {
+                    cell.add(m);
+                    model.push(*m);
+                }
+                Op::AddCopy(i, m) | Op::RemoveHeld(i, m) if model.is_empty() => {
+                    let _ = i;
+                    cell.add(m);
+                    model.push(*m);
+                }
+                Op::AddCopy(i, _) => {
+                    let m = model[i.index(model.len())];
+                    cell.add(&m);
+                    model.push(m);
+                }
+                Op::RemoveHeld(i, _) => {
+                    let m = model[i.index(model.len())];
+                    prop_assert!(model_remove(&mut model, &m));
+                    prop_assert!(cell.remove(&m));
+                }
+                Op::RemoveAny(_) => {}
+            }
+            assert_agrees(&cell, &model, "vn-34/2025/1.001612/all", step % 3 == 2);
+        }
+        assert_agrees(&cell, &model, "vn-34/2025/1.001612/all", true);
+    }
+
     #[test]
     fn encoding_is_exact_and_ordered_by_cost(a in any_measures(), b in any_measures()) {
         prop_assert_eq!(encode(&a) == encode(&b), same_bits(&a, &b));
@@ -425,4 +460,36 @@ fn heap_bytes_per_observation_stay_small() {
     );
     let empty = RunningCell::new();
     assert_eq!(empty.heap_bytes(), 0, "an empty cell allocates nothing");
+}
+
+/// A summing cell refuses, changing nothing, a removal its costs or counters show it cannot
+/// hold: a cost it never received, a kind, a verdict or a day count it has none of.
+#[test]
+fn a_summing_cell_refuses_what_it_cannot_hold() {
+    let mut cell = RunningCell::summing();
+    let held = timing(3, Some(100_000.0), Some(1));
+    cell.add(&held);
+    let before = cell.stats(5, "k");
+    for never in [
+        timing(3, Some(99_000.0), Some(1)),
+        timing(4, Some(100_000.0), Some(1)),
+        timing(3, Some(100_000.0), Some(2)),
+        timing(3, None, Some(1)),
+        Measures {
+            kind: Kind::Complaint,
+            elapsed_days: None,
+            on_time: None,
+            ..held
+        },
+        Measures {
+            verified: true,
+            ..held
+        },
+    ] {
+        assert!(!cell.remove(&never), "{never:?}");
+        assert_eq!(cell.stats(5, "k"), before);
+    }
+    assert!(cell.remove(&held));
+    assert!(cell.is_empty());
+    assert!(!cell.remove(&held));
 }
