@@ -253,7 +253,8 @@ async fn a_rebuild_of_generated_data_gives_identical_cells(app: &TestApp) {
 
 crate::on_both_stores!(
     a_rebuild_gives_identical_rows,
-    a_rebuild_of_generated_data_gives_identical_cells
+    a_rebuild_of_generated_data_gives_identical_cells,
+    cells_stored_by_1_0_are_recomputed_once_by_1_1
 );
 
 /// Each stored CBI, rank and score equals the methodology's computation over its group's
@@ -337,4 +338,36 @@ async fn observation_indexes(app: &TestApp) -> Vec<(String, String)> {
     };
     redtape_store::on_pool!(&app.db, pool => sqlx::query_as(sql).fetch_all(pool).await)
         .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A store whose cells a 1.0 service computed (no national or breakdown cell, no
+/// `suppression`, stamped 1.0) is recomputed once at the first start on 1.1, to exactly what
+/// the projector keeps; the next start finds nothing to do.
+async fn cells_stored_by_1_0_are_recomputed_once_by_1_1(app: &TestApp) {
+    let token = app.token(redtape_domain::Role::Business).await;
+    for province in ["79", "79", "79", "79", "79", "01"] {
+        let mut body = crate::helpers::timing();
+        body["province_code"] = serde_json::json!(province);
+        app.post("/v1/timings", &token, &body).await.expect(201);
+    }
+    app.project().await;
+    let current = all_cells(app).await;
+    assert!(current
+        .iter()
+        .any(|c| c.suppression.as_deref() == Some("secondary")));
+    redtape_store::on_pool!(&app.db, pool => async {
+        sqlx::query("DELETE FROM index_cells WHERE province_code = 'all' \
+                     OR province_code LIKE '%=%'").execute(pool).await?;
+        sqlx::query("UPDATE index_cells SET methodology_version = '1.0', suppression = NULL")
+            .execute(pool).await?;
+        // 1.0 published 79 (n = 5), which 1.1 hides beside the lone 01.
+        sqlx::query("UPDATE index_cells SET suppressed = 0 WHERE province_code = '79'")
+            .execute(pool).await.map(|_| ())
+    }.await)
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(all_cells(app).await, current);
+    let projector = redtape_store::Projector::new(app.db.clone());
+    assert!(projector.upgrade_methodology().await.unwrap());
+    assert_eq!(all_cells(app).await, current);
+    assert!(!projector.upgrade_methodology().await.unwrap());
 }
