@@ -260,9 +260,79 @@ async fn no_suppressed_count_can_be_recovered_by_subtraction(app: &TestApp) {
     .iter()
     .map(|d| needed.get(*d).copied().unwrap_or(0))
     .sum();
+    microdata_is_k_anonymous(app).await;
     assert!(
         breakdowns > 0,
         "no breakdown partition needed the rule: {needed:?}"
+    );
+}
+
+/// The microdata test: within each (year, procedure), no combination of province
+/// and the four profile fields is rarer than k = 5 among the published rows; the rows come
+/// from published province cells only and are at most their n; and some rows do publish a
+/// profile (the rule blanks what it must, not everything).
+async fn microdata_is_k_anonymous(app: &TestApp) {
+    let national: Vec<Value> = items(app, "/v1/indices?geography=vn-34&province=all").await;
+    assert!(!national.is_empty());
+    let (mut rows_seen, mut profiled) = (0, 0);
+    for cell in &national {
+        let (year, procedure) = (&cell["year"], cell["procedure_code"].as_str().unwrap());
+        let rows = items(
+            app,
+            &format!("/v1/open/observations?year={year}&procedure={procedure}"),
+        )
+        .await;
+        let provinces = items(
+            app,
+            &format!("/v1/indices?year={year}&procedure={procedure}"),
+        )
+        .await;
+        let published: BTreeMap<&str, i64> = provinces
+            .iter()
+            .filter(|c| c["suppressed"] == false && c["province_code"] != "all")
+            .map(|c| {
+                (
+                    c["province_code"].as_str().unwrap(),
+                    c["n"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        let mut combinations: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+        let mut per_province: BTreeMap<String, i64> = BTreeMap::new();
+        for row in &rows {
+            let fields = [
+                "province_code",
+                "size_class",
+                "sector_section",
+                "woman_owned",
+                "ethnic_minority_owned",
+            ];
+            let key: Vec<String> = fields
+                .iter()
+                .map(|f| row[*f].as_str().unwrap_or("<missing>").to_string())
+                .collect();
+            profiled += usize::from(key[1..].iter().any(|v| v != "unknown"));
+            *per_province.entry(key[0].clone()).or_default() += 1;
+            *combinations.entry(key).or_default() += 1;
+        }
+        rows_seen += rows.len();
+        for (combination, count) in &combinations {
+            assert!(
+                *count >= 5,
+                "{year} {procedure}: {combination:?} in {count} rows"
+            );
+        }
+        for (province, count) in &per_province {
+            let n = published.get(province.as_str()).copied();
+            assert!(
+                n.is_some_and(|n| *count <= n),
+                "{year} {procedure} {province}: {count} rows, cell n {n:?}"
+            );
+        }
+    }
+    assert!(
+        rows_seen > 0 && profiled > 0,
+        "{rows_seen} rows, {profiled} profiled"
     );
 }
 

@@ -1,7 +1,8 @@
 //! `GET /v1/open/observations`: anonymised microdata for re-analysis (methodology §4). One
-//! coarsened row per included observation of a non-suppressed cell: year, province,
-//! procedure, the filer's size class and sector section, working days, SCM cost, on-time and
-//! informal-payment flags. Never a narrative, a filer, an enterprise code, an id or a date.
+//! coarsened row per included observation of a published province cell: year, province,
+//! procedure, the four profile fields of §7 (k-anonymous, 1.1), working days, SCM cost,
+//! on-time, visits and informal-payment flags. Never a narrative, a filer, an enterprise
+//! code, an id or a date.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use redtape_domain::{Geography, ProcedureCode, Provinces};
@@ -52,12 +53,22 @@ pub struct OpenObservation {
     /// completed_timing, pending_timing or complaint.
     #[schema(example = "completed_timing")]
     pub kind: &'static str,
-    /// micro, small, medium or large: the filer's size class, when the filer gave it.
+    /// micro, small, medium or large: the size class the filer had declared when it filed;
+    /// `unknown` when it had not, when that group's breakdown cell is suppressed, or where
+    /// k-anonymity hid it (methodology §4, §7).
     #[schema(example = "small")]
-    pub size_class: Option<String>,
-    /// The filer's VSIC sector section (A to U), when the filer gave it.
+    pub size_class: String,
+    /// The VSIC 2018 sector section (A to U), or `unknown` as for size_class.
     #[schema(example = "G")]
-    pub sector_section: Option<String>,
+    pub sector_section: String,
+    /// yes or no: women own at least 51% and one of them manages the firm (SME Support Law
+    /// art. 3), as declared when it filed; or `unknown` as for size_class.
+    #[schema(example = "yes")]
+    pub woman_owned: String,
+    /// yes or no: persons of Vietnam's ethnic minorities own at least 51%, as declared when
+    /// it filed; or `unknown` as for size_class.
+    #[schema(example = "unknown")]
+    pub ethnic_minority_owned: String,
     /// Elapsed working days (completed timings).
     #[schema(example = 6)]
     pub working_days: Option<u32>,
@@ -67,23 +78,42 @@ pub struct OpenObservation {
     /// Within the statutory limit in force on the submission date (completed timings).
     #[schema(example = true)]
     pub on_time: Option<bool>,
+    /// Visits to an office, when reported.
+    #[schema(example = 1)]
+    pub visits: Option<u16>,
     #[schema(example = false)]
     pub informal_payment: bool,
+}
+
+fn unknown() -> String {
+    redtape_index::area::UNKNOWN.to_string()
+}
+
+fn yes_no(value: Option<bool>) -> String {
+    match value {
+        Some(true) => "yes".into(),
+        Some(false) => "no".into(),
+        None => unknown(),
+    }
 }
 
 /// What a page of microdata is about.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MicrodataAbout {
     pub licence: crate::licence::Licence,
-    #[schema(example = "1.0")]
+    #[schema(example = "1.1")]
     pub methodology_version: String,
 }
 
 /// Anonymised microdata.
 ///
-/// One coarsened row per included observation of one year and procedure, from cells that
-/// are not suppressed only (methodology §4); by province, in a stable order. No narrative,
-/// filer, enterprise code, id or exact date is ever included.
+/// One coarsened row per included observation of one year and procedure, from published
+/// province cells only (neither primary nor secondary suppression, methodology §4); by
+/// province, in a stable order. Each row carries the filer profile recorded with the filing
+/// (§7), and the rows are k-anonymous: every combination of province and the four profile
+/// fields appears in at least k rows of the year and procedure (rare combinations are
+/// published with fields `unknown`, or left out). No narrative, filer, enterprise code, id
+/// or exact date is ever included.
 #[utoipa::path(
     tag = "open data",
     params(MicrodataQuery, ListParams),
@@ -130,11 +160,14 @@ pub async fn observations(
             procedure_code: r.procedure_code,
             province_code: r.province_code,
             kind: r.kind,
-            size_class: r.size_class,
-            sector_section: r.sector_section,
+            size_class: r.size_class.unwrap_or_else(unknown),
+            sector_section: r.sector_section.unwrap_or_else(unknown),
+            woman_owned: yes_no(r.woman_owned),
+            ethnic_minority_owned: yes_no(r.ethnic_minority_owned),
             working_days: r.working_days,
             scm_cost_vnd: r.scm_cost.map(redtape_index::rounding::vnd),
             on_time: r.on_time,
+            visits: r.visits,
             informal_payment: r.informal_payment,
         })
         .collect();
