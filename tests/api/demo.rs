@@ -32,7 +32,9 @@ async fn demo_data_is_realistic_reproducible_and_guarded(backend: Backend) {
         db.migrate().await.unwrap_or_else(|e| panic!("{e}"));
         dbs.push(db);
     }
-    let summary = redtape::demo::generate(&dbs[0], 400, 7, false)
+    // 400 submissions come from 20 filers; seed 13 gives them every size class (the
+    // demo declares medium for about 1 filer in 12).
+    let summary = redtape::demo::generate(&dbs[0], 400, 13, false)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(summary.timings + summary.complaints, 400);
@@ -98,7 +100,7 @@ async fn demo_data_is_realistic_reproducible_and_guarded(backend: Backend) {
 
     // The same seed on another fresh store files the same submissions, also when they are
     // imported in bulk (the benchmark's loader) instead of filed one command at a time.
-    let imported = redtape::demo::generate_with(&dbs[1], 400, 7, false, Filing::Import)
+    let imported = redtape::demo::generate_with(&dbs[1], 400, 13, false, Filing::Import)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(imported, summary);
@@ -117,7 +119,7 @@ async fn demo_data_is_realistic_reproducible_and_guarded(backend: Backend) {
     assert_eq!(a_cells, b_cells);
     // Importing an id that exists fails as a whole and changes nothing.
     let before = redtape_store::db::count_events(&dbs[1]).await.ok();
-    let again = redtape::demo::generate_with(&dbs[1], 400, 7, true, Filing::Import).await;
+    let again = redtape::demo::generate_with(&dbs[1], 400, 13, true, Filing::Import).await;
     assert!(again.is_err());
     assert_eq!(redtape_store::db::count_events(&dbs[1]).await.ok(), before);
 

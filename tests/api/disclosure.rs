@@ -246,7 +246,7 @@ async fn nothing_is_recoverable(app: &TestApp) -> BTreeMap<String, usize> {
 /// breakdown groups are where suppression by n < k alone would have exposed a figure (the
 /// province case is worked by hand below, through the same check).
 async fn no_suppressed_count_can_be_recovered_by_subtraction(app: &TestApp) {
-    redtape::demo::generate(&app.db, 2000, 23, false)
+    redtape::demo::generate(&app.db, 5000, 23, false)
         .await
         .unwrap_or_else(|e| panic!("demo data: {e}"));
     app.project().await;

@@ -107,8 +107,17 @@ fn demo_profile(gen: &mut Gen) -> FilerProfile {
             SizeClass::Large,
         ])
     });
+    // Trade, manufacturing and construction dominate; a few firms are in rare sections, so
+    // some breakdown groups are small: primary suppression, and secondary suppression of a
+    // sibling group, are visible in the demo (methodology 1.1, §4).
     let sector_section = (!gen.chance(20))
-        .then(|| *gen.pick(&["G", "G", "G", "C", "C", "F", "A", "I", "H", "M", "Q"]))
+        .then(|| {
+            if gen.chance(4) {
+                *gen.pick(&["B", "D", "E", "K", "L", "N", "P", "R", "S"])
+            } else {
+                *gen.pick(&["G", "G", "G", "C", "C", "F", "A", "I", "H", "M", "Q"])
+            }
+        })
         .and_then(SectorSection::parse);
     let woman_owned = (!gen.chance(15)).then(|| gen.chance(47));
     let ethnic_minority_owned = (!gen.chance(20)).then(|| gen.chance(25));
