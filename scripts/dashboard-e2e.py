@@ -155,6 +155,100 @@ READ_FIGURES = """
 """
 
 
+# The year at a glance (issue 14): national rows, tile map, breakdown tables.
+READ_GLANCE = """
+(() => {
+  const figures = row => {
+    const f = {};
+    for (const cell of row.querySelectorAll('[data-figure]')) f[cell.dataset.figure] = cell.textContent.trim();
+    return f;
+  };
+  const national = {};
+  for (const row of document.querySelectorAll('table[data-table=national] tr[data-procedure]')) {
+    national[row.dataset.procedure] = figures(row);
+  }
+  const tiles = {};
+  for (const g of document.querySelectorAll('svg[data-figure=tile-map] g[data-province]')) {
+    tiles[g.dataset.province] = g.dataset.meanCbi === undefined ? null : Number(g.dataset.meanCbi);
+  }
+  const breakdown = document.querySelector('figure.breakdown');
+  const groups = {};
+  for (const dim of ['woman_owned', 'size_class']) {
+    groups[dim] = {};
+    for (const row of document.querySelectorAll(`table[data-table=breakdown-${dim}] tr[data-group]`)) {
+      groups[dim][row.dataset.group] = figures(row);
+    }
+  }
+  const section = document.querySelector('section.glance').getBoundingClientRect();
+  return {national, tiles, groups, procedure: breakdown && breakdown.dataset.procedure,
+          clip: {x: section.x + window.scrollX, y: section.y + window.scrollY,
+                 width: section.width, height: section.height, scale: 1}};
+})()
+"""
+
+
+def get(url):
+    with urllib.request.urlopen(url) as r:
+        return json.load(r)
+
+
+def rate(value):
+    """How the year at a glance writes a rate (crates/api/src/officer/glance.rs)."""
+    return "\u2014" if value is None else f"{value * 100:.1f}%"
+
+
+def days(value):
+    return "\u2014" if value is None else f"{value:.1f}"
+
+
+def check_glance(base, year, glance):
+    """The year at a glance shows the API's national points, composites and breakdowns."""
+    mismatches = []
+    national = get(f"{base}/v1/indices?year={year}&province=all&limit=10000")["items"]
+    if not national or set(glance["national"]) != {c["procedure_code"] for c in national}:
+        mismatches.append(f"national rows {sorted(glance['national'])} vs API "
+                          f"{sorted(c['procedure_code'] for c in national)}")
+    for code, got in glance["national"].items():
+        points = get(f"{base}/v1/indices/trends?procedure={code}&province=all")["items"]
+        point = next(p for p in points if str(p["year"]) == str(year))
+        change = point["median_working_days_change"]
+        want = {"n": str(point["n"]), "median_working_days": days(point["median_working_days"]),
+                "on_time_rate": rate(point["on_time_rate"]),
+                "informal_payment_rate": rate(point["informal_payment_rate"])}
+        for name, value in want.items():
+            if not got.get(name, "").startswith(value):
+                mismatches.append(f"national {code} {name}: page {got.get(name)!r}, API {value!r}")
+        if change is not None:
+            arrow = "\u25b2" if change > 0 else "\u25bc" if change < 0 else "="
+            if f"{change:+.1f}" not in got["median_working_days_change"] and change != 0 \
+                    or arrow not in got["median_working_days_change"]:
+                mismatches.append(f"national {code} change: page "
+                                  f"{got['median_working_days_change']!r}, API {change}")
+    if len(glance["tiles"]) != 34:
+        mismatches.append(f"{len(glance['tiles'])} tiles, not 34")
+    composites = {c["province_code"]: c["mean_cbi"]
+                  for c in get(f"{base}/v1/indices/provinces?year={year}&limit=10000")["items"]}
+    for code, value in glance["tiles"].items():
+        if composites.get(code) != value:
+            mismatches.append(f"tile {code}: page {value}, API {composites.get(code)}")
+    procedure = glance["procedure"]
+    for dim, rows in glance["groups"].items():
+        api = get(f"{base}/v1/indices/breakdowns?year={year}&procedure={procedure}"
+                  f"&dimension={dim}")["items"]
+        if set(rows) != {c["group"] for c in api}:
+            mismatches.append(f"{dim} groups {sorted(rows)} vs API {sorted(c['group'] for c in api)}")
+        for c in api:
+            got = rows.get(c["group"], {})
+            for name, value in {"n": str(c["n"]),
+                                "median_working_days": days(c["median_working_days"])}.items():
+                if got.get(name) != value:
+                    mismatches.append(f"{dim}={c['group']} {name}: page {got.get(name)!r}, "
+                                      f"API {value!r}")
+    if mismatches:
+        raise SystemExit("year at a glance and API differ:\n" + "\n".join(mismatches[:20]))
+    return len(glance["national"])
+
+
 def shown(value):
     """How the dashboard writes a number (see crates/api/src/dashboard.rs)."""
     if value is None:
@@ -227,6 +321,8 @@ def main():
                 "n": str(c["n"]),
             }
             for c in cells
+            # National cells are the year at a glance's (checked below), not the tables'.
+            if c["province_code"] != "all"
         }
         mismatches = []
         for key, want in expected.items():
@@ -242,12 +338,22 @@ def main():
         if mismatches:
             raise SystemExit("dashboard and API differ:\n" + "\n".join(mismatches[:20]))
 
+        glance = page.evaluate(READ_GLANCE)
+        procedures = check_glance(base, target_year, glance)
+
         shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "wb") as f:
             f.write(base64.b64decode(shot["data"]))
+        # The overview alone: what a reform office prints as the year's report.
+        overview = os.path.splitext(args.out)[0] + "-overview.png"
+        shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                         clip=glance["clip"])
+        with open(overview, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
         print(f"dashboard e2e: year {first['year']} -> {target_year}, {len(expected)} cells "
-              f"match the API; screenshot {args.out}")
+              f"and the year at a glance ({procedures} procedures, 34 tiles, breakdowns of "
+              f"{glance['procedure']}) match the API; screenshots {args.out}, {overview}")
     finally:
         for p in processes:
             p.terminate()

@@ -38,8 +38,18 @@ fn the_dashboard_in_headless_chromium_shows_the_apis_numbers() {
         "dashboard e2e failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert!(stdout.contains("cells match the API"), "{stdout}");
-    let png = std::fs::read(&out).expect("a screenshot");
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG screenshot");
-    std::fs::remove_file(&out).ok();
+    assert!(
+        stdout.contains("the year at a glance (") && stdout.contains("34 tiles"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("match the API"), "{stdout}");
+    let overview = out.with_file_name(format!(
+        "{}-overview.png",
+        out.file_stem().and_then(|s| s.to_str()).unwrap_or_default()
+    ));
+    for shot in [&out, &overview] {
+        let png = std::fs::read(shot).expect("a screenshot");
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG screenshot");
+        std::fs::remove_file(shot).ok();
+    }
 }

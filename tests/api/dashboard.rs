@@ -112,10 +112,46 @@ async fn the_dashboard_shows_the_apis_numbers(app: &TestApp) {
         ];
         assert_eq!(figures, expected, "{province}");
     }
-    // Ranked best first: 79 (2 working days) before 01 (4) before 48 (6).
+    // The year at a glance: the national row of 1.001612 is the national trend's 2025 point
+    // (15 timings from 2 September, a holiday: 6, 8 and 10 working days, five each: median
+    // 8.0, over the limit of 3, marked "!"; no change, 2024's national cell being suppressed).
+    let national = html
+        .split("data-table=\"national\"")
+        .nth(1)
+        .and_then(|t| t.split("data-procedure=\"1.001612\"").nth(1))
+        .and_then(|r| r.split("</tr>").next())
+        .expect("a national row for 1.001612");
+    let trend = app
+        .get("/v1/indices/trends?procedure=1.001612&province=all", None)
+        .await
+        .expect(200);
+    let point = &trend["items"][1];
+    assert_eq!(
+        (point["year"].as_i64(), point["n"].as_i64()),
+        (Some(2025), Some(15))
+    );
+    assert!(national.contains("data-figure=\"n\">15<"), "{national}");
+    assert!(
+        national.contains("data-figure=\"median_working_days\">8.0<span class=\"over\""),
+        "{national}"
+    );
+    assert!(national.contains("data-figure=\"limit\">3<"), "{national}");
+    assert!(
+        national.contains("data-figure=\"median_working_days_change\">—<"),
+        "{national}"
+    );
+    assert_eq!(point["median_working_days"], 8.0);
+    // Every province has a tile; the three with figures carry their composite.
+    assert_eq!(html.matches("<g data-province=").count(), 34);
+    assert!(html.contains("<g data-province=\"79\" data-mean-cbi="));
+    // Ranked best first: 79 (6 working days) before 01 (8) before 48 (10).
+    let ranking = html
+        .split("<table data-procedure=\"1.001612\">")
+        .nth(1)
+        .unwrap();
     let order: Vec<usize> = ["79", "01", "48"]
         .iter()
-        .map(|p| html.find(&format!("data-province=\"{p}\">")).unwrap())
+        .map(|p| ranking.find(&format!("data-province=\"{p}\">")).unwrap())
         .collect();
     assert!(order[0] < order[1] && order[1] < order[2], "{order:?}");
 

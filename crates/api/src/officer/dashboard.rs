@@ -10,9 +10,11 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use redtape_domain::{Geography, Provinces};
 use serde::Deserialize;
 
-use crate::figures::{composites, index_cells, trend_points, IndexCell, TrendPoint};
+use crate::figures::{composites, index_cells, index_page, trend_points, IndexCell, TrendPoint};
+use crate::officer::glance;
 use crate::problem::ApiError;
 use crate::AppState;
+use redtape_index::area::NATIONAL;
 
 const CSS: &str = include_str!("dashboard.css");
 
@@ -60,7 +62,7 @@ struct Labels {
 const VI: Labels = Labels {
     lang: "vi",
     title: "Chi phí tuân thủ thủ tục hành chính",
-    intro: "Số liệu tạm thời, cập nhật liên tục từ phản ánh của doanh nghiệp (phương pháp 1.0).",
+    intro: "Số liệu tạm thời, cập nhật liên tục từ phản ánh của doanh nghiệp (phương pháp 1.1).",
     year: "Năm",
     show: "Xem",
     other_lang: ("en", "English"),
@@ -73,7 +75,7 @@ const VI: Labels = Labels {
     median_cost: "Trung vị chi phí (VND)",
     n: "Số quan sát",
     suppressed: "ẩn",
-    suppressed_note: "Ô có dưới 5 quan sát chỉ công bố số lượng (được đánh dấu \"ẩn\").",
+    suppressed_note: "Ô có dưới 5 quan sát, và ô có thể làm lộ một ô như vậy qua phép trừ, chỉ công bố số lượng (được đánh dấu \"ẩn\").",
     composites: "Chỉ số tổng hợp của tỉnh",
     mean_cbi: "CBI trung bình",
     procedures: "Số thủ tục",
@@ -90,7 +92,7 @@ const VI: Labels = Labels {
 const EN: Labels = Labels {
     lang: "en",
     title: "Compliance burden of administrative procedures",
-    intro: "Provisional live figures from businesses' reports (methodology 1.0).",
+    intro: "Provisional live figures from businesses' reports (methodology 1.1).",
     year: "Year",
     show: "Show",
     other_lang: ("vi", "Tiếng Việt"),
@@ -103,8 +105,8 @@ const EN: Labels = Labels {
     median_cost: "Median cost (VND)",
     n: "Observations",
     suppressed: "suppressed",
-    suppressed_note:
-        "Cells with fewer than 5 observations publish counts only (marked \"suppressed\").",
+    suppressed_note: "Cells with fewer than 5 observations, and cells that would reveal one by \
+        subtraction, publish counts only (marked \"suppressed\").",
     composites: "Province composites",
     mean_cbi: "Mean CBI",
     procedures: "Procedures",
@@ -139,6 +141,12 @@ fn group_thousands(n: i64) -> String {
         out.insert(0, '-');
     }
     out
+}
+
+/// The procedures with a national cell in `year` (on vn-34), by code.
+async fn national_procedures(state: &AppState, year: i32) -> Result<Vec<String>, ApiError> {
+    let cells = index_cells(state, Geography::Vn34, Some(year), None, Some(NATIONAL)).await?;
+    Ok(cells.into_iter().map(|c| c.procedure_code).collect())
 }
 
 /// The dashboard.
@@ -231,6 +239,40 @@ pub async fn dashboard(
         (Some(p), Some(v)) => trend_points(&state, Geography::Vn34, p, v).await?,
         _ => Vec::new(),
     };
+    let glance_labels = if labels.lang == "en" {
+        &glance::EN
+    } else {
+        &glance::VI
+    };
+    // The year at a glance: each procedure's national point of the year, as the national
+    // trend gives it (so its change from the year before is the API's), and the breakdowns
+    // of the trend's procedure.
+    let mut national = Vec::new();
+    let mut breakdowns = Vec::new();
+    if let Some(y) = year {
+        for code in national_procedures(&state, y).await? {
+            let point = trend_points(&state, Geography::Vn34, &code, NATIONAL)
+                .await?
+                .into_iter()
+                .find(|p| p.year == y);
+            if let Some(point) = point {
+                let limit = timelines.get(&code).and_then(|t| {
+                    chrono::NaiveDate::from_ymd_opt(y, 12, 31).and_then(|d| t.limit_on(d))
+                });
+                national.push(glance::NationalRow {
+                    name: name(&code),
+                    code,
+                    limit,
+                    point,
+                });
+            }
+        }
+        if let Some(p) = &trend_procedure {
+            let areas = redtape_store::cells::Areas::Breakdowns(None);
+            breakdowns =
+                index_page(&state, Geography::Vn34, Some(y), Some(p), areas, None, None).await?;
+        }
+    }
     let limit_in = |code: &str, year: i32| {
         timelines
             .get(code)
@@ -283,6 +325,9 @@ pub async fn dashboard(
                             }
                             a href="/v1/dictionary" { "dictionary" }
                         }
+                        (glance::render(glance_labels, y, &national, &composite,
+                            &trend_procedure.as_deref().map(|p| format!("{} ({p})", name(p))).unwrap_or_default(),
+                            &breakdowns))
                         h2 { (labels.ranking) }
                         @for (code, rows) in &by_procedure {
                             section aria-labelledby={ "p-" (code) } {
@@ -436,7 +481,7 @@ fn trend_chart(
 }
 
 /// A table's header row.
-fn header_row(columns: &[&str]) -> Markup {
+pub(crate) fn header_row(columns: &[&str]) -> Markup {
     html! { thead { tr { @for c in columns { th scope="col" { (c) } } } } }
 }
 

@@ -9,6 +9,7 @@
 //!   shows).
 
 pub mod dashboard;
+mod glance;
 pub mod moderation;
 pub mod procedures;
 pub mod releases;
