@@ -233,7 +233,103 @@ async fn only_admins_publish_whole_years_with_data(app: &TestApp) {
     );
 }
 
+/// A year published under methodology 1.0 (its event as a 1.0 service stored it: the 26
+/// columns of 1.0, no national or breakdown cell) keeps its documents byte for byte; the next
+/// revision is computed under 1.1, says so, and its changelog names what moved: the province
+/// cell's version, and the national and breakdown cells as added.
+async fn a_year_released_under_1_0_stays_and_a_new_revision_is_1_1(app: &TestApp) {
+    let business = app.token(Role::Business).await;
+    let admin = app.token(Role::Admin).await;
+    for _ in 0..5 {
+        app.file("/v1/timings", &business, &timing()).await;
+    }
+    app.project().await;
+    let header = "geography,year,procedure_code,province_code,province_name,n,n_timings,\
+        n_pending,n_complaints,n_verified,suppressed,median_working_days,\
+        median_working_days_ci_low,median_working_days_ci_high,p90_working_days,\
+        median_scm_cost_vnd,median_scm_cost_ci_low_vnd,median_scm_cost_ci_high_vnd,\
+        median_visits,on_time_rate,informal_payment_rate,cbi,cbi_rank,reforms_in_year,\
+        methodology_version,provisional";
+    let csv = format!(
+        "{header}\nvn-34,2025,1.001612,79,Thành phố Hồ Chí Minh,5,5,0,0,0,false,6.0,6.0,6.0,\
+         6.0,1705000.0,1705000.0,1705000.0,1.0,0.0,0.0,100.0,1,,1.0,false\n"
+    );
+    let json = "{\"methodology_version\": \"1.0\"}\n".to_string();
+    redtape_store::Releases::new(&app.db)
+        .publish(
+            2025,
+            redtape_domain::release::ReleaseCommand::Publish {
+                year: 2025,
+                revision: 1,
+                methodology_version: "1.0".into(),
+                generated_at: chrono::Utc::now(),
+                csv: csv.clone(),
+                json: json.clone(),
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let second = publish(app, &admin, "2025").await.expect(201);
+    assert_eq!(
+        (
+            second["revision"].as_i64(),
+            second["methodology_version"].as_str()
+        ),
+        (Some(2), Some("1.1"))
+    );
+    let changes: Vec<(String, Option<String>, Option<String>, String)> = second["changelog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["province_code"].as_str().unwrap().to_string(),
+                c["dimension"].as_str().map(str::to_string),
+                c["group"].as_str().map(str::to_string),
+                c["change"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let added = |d: &str| {
+        (
+            "all".to_string(),
+            Some(d.to_string()),
+            Some("unknown".to_string()),
+            "added".to_string(),
+        )
+    };
+    assert_eq!(
+        changes,
+        vec![
+            ("79".into(), None, None, "changed".into()),
+            ("all".into(), None, None, "added".into()),
+            added("ethnic_minority_owned"),
+            added("sector_section"),
+            added("size_class"),
+            added("woman_owned"),
+        ]
+    );
+    assert_eq!(
+        second["changelog"][0]["columns"],
+        json!(["methodology_version"]),
+        "only the version moved for 79"
+    );
+    let first = app.get("/v1/releases/2025/1.csv", None).await;
+    assert_eq!(
+        first.body,
+        csv.as_bytes(),
+        "revision 1 is byte for byte as published"
+    );
+    let first_json = app.get("/v1/releases/2025/1.json", None).await;
+    assert_eq!(first_json.body, json.as_bytes());
+    let meta = app.get("/v1/releases/2025/1", None).await.expect(200);
+    assert_eq!(meta["methodology_version"], "1.0");
+}
+
 crate::on_both_stores!(
     a_published_year_stays_byte_identical_and_revisions_list_their_changes,
     only_admins_publish_whole_years_with_data,
+    a_year_released_under_1_0_stays_and_a_new_revision_is_1_1,
 );

@@ -196,6 +196,7 @@ pub fn datasets() -> Vec<Dataset> {
                 col("score_on_time", "number", INDEX, "s4: late rate (1 - on-time rate) scaled (100 = most punctual).", S5, true),
                 col("n", "integer", COUNT, "The cell's included observations.", S3, false),
                 col("suppressed", "boolean", None, "Suppressed (primary or secondary, methodology §4): not ranked.", S4, false),
+                col("suppression", "string", None, "primary, secondary or null, as in the indices dataset.", S4, true),
             ],
         },
         Dataset {

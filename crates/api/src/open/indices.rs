@@ -279,6 +279,8 @@ pub struct RankedProvince {
     pub score_on_time: Option<f64>,
     pub n: i32,
     pub suppressed: bool,
+    /// `primary`, `secondary` or null, as in the indices (methodology §4).
+    pub suppression: Option<String>,
 }
 
 /// What a ranking is about.
@@ -341,6 +343,7 @@ pub async fn rankings(
             score_on_time: cell.score_on_time.map(rounding::cbi),
             n: cell.n,
             suppressed: cell.suppressed != 0,
+            suppression: cell.suppression,
         })
         .collect();
     items.sort_by(|a, b| {

@@ -385,3 +385,40 @@ fn the_seed_key_is_spelled_as_the_methodology_says() {
         "vn-34/2025/1.001612/79"
     );
 }
+
+/// Methodology 1.1, §3: a national cell is computed from every observation of the year and
+/// procedure, never from its provinces' figures. By hand, limit 5: province A has completed
+/// timings of 1, 2 and 3 working days (median 2), B of 10, 20 and 30 (median 20). The
+/// national days 1 2 3 10 20 30 (m = 6, h = 2.5) have median 3 + 0.5 x (10 - 3) = 6.5, not
+/// the mean of the medians (11). Informal payments: one (B's 20-day timing) of 6 = 0.1667,
+/// not the mean of 0 and 1/3. On time: 3 of 6. Costs 100,000 x 3, 300,000, 500,000 x 2:
+/// median 100,000 + 0.5 x 200,000 = 200,000. The seed key ends in `all`.
+#[test]
+fn a_national_cell_is_recomputed_from_its_observations() {
+    let a = [
+        timing(1, 5, Some(100_000.0), Some(1), false),
+        timing(2, 5, Some(100_000.0), Some(1), false),
+        timing(3, 5, Some(100_000.0), Some(1), false),
+    ];
+    let b = [
+        timing(10, 5, Some(300_000.0), Some(2), false),
+        timing(20, 5, Some(500_000.0), Some(3), true),
+        timing(30, 5, Some(500_000.0), Some(3), false),
+    ];
+    let k = 3;
+    let province_a = compute(&a, k, "vn-34/2025/1.001612/01");
+    let province_b = compute(&b, k, "vn-34/2025/1.001612/79");
+    assert_eq!(
+        (province_a.median_days, province_b.median_days),
+        (Some(2.0), Some(20.0))
+    );
+    let all: Vec<Measures> = a.iter().chain(&b).copied().collect();
+    let key = seed_key("vn-34", 2025, "1.001612", crate::area::NATIONAL);
+    assert_eq!(key, "vn-34/2025/1.001612/all");
+    let national = compute(&all, k, &key);
+    assert_eq!(national.n, 6);
+    assert_eq!(national.median_days, Some(6.5));
+    assert_eq!(national.informal_payment_rate, Some(1.0 / 6.0));
+    assert_eq!(national.on_time_rate, Some(0.5));
+    assert_eq!(national.median_cost, Some(200_000.0));
+}
