@@ -62,8 +62,11 @@ pub struct IndexAbout {
 /// Index cells.
 ///
 /// Per-cell statistics (methodology §3) for a geography, filtered by year, procedure and
-/// province; in key order. Suppressed cells (n below the disclosure threshold) show counts
-/// only. See docs/methodology.md for every definition.
+/// province; in key order. Each year and procedure also has a national cell (province `all`,
+/// no CBI). Suppressed cells (`suppression`: `primary` below the disclosure threshold,
+/// `secondary` where the cell would reveal a suppressed one by subtraction) show counts only.
+/// Breakdowns by firm profile are at `/v1/indices/breakdowns`. See docs/methodology.md for
+/// every definition.
 #[utoipa::path(
     tag = "indices",
     params(IndexQuery, ListParams),
