@@ -235,10 +235,12 @@ impl CellState {
                 procedure.to_string(),
                 String::new(),
             );
+            // Just past every key of this procedure: "\0" sorts before any other character,
+            // so a longer or greater procedure code sorts after it.
             let to = (
                 geography.to_string(),
-                year + 1,
-                String::new(),
+                year,
+                format!("{procedure}\0"),
                 String::new(),
             );
             (from, to)
@@ -247,21 +249,19 @@ impl CellState {
             redtape_domain::geography::Geography::Vn34.as_str(),
             redtape_domain::geography::Geography::Vn63.as_str(),
         ];
-        let ours = |key: &CellKey| key.2 == procedure;
         let hidden = {
             let members = geographies.iter().flat_map(|g| {
+                let (from, to) = range(g);
                 self.cells
-                    .range(range(g).0..range(g).1)
-                    .filter(|(key, c)| ours(key) && !c.running.is_empty())
+                    .range(from..to)
+                    .filter(|(_, c)| !c.running.is_empty())
                     .map(|(key, c)| (key, c.running.len()))
             });
             cells::secondary(members, k)
         };
         for g in geographies {
-            for (key, cell) in self.cells.range_mut(range(g).0..range(g).1) {
-                if !ours(key) {
-                    continue;
-                }
+            let (from, to) = range(g);
+            for (key, cell) in self.cells.range_mut(from..to) {
                 let secondary = hidden.contains(key);
                 if cell.secondary != secondary {
                     cell.secondary = secondary;
