@@ -173,6 +173,23 @@ pub fn province(geography: Geography) -> impl Fn(&str) -> Result<String, FieldVi
     }
 }
 
+/// A free-text filter (an agency's name), trimmed; `None` when blank. Control characters are
+/// refused as they are in stored names (PostgreSQL cannot even compare a string holding
+/// U+0000: it was a 500, found by schemathesis).
+pub fn free_text(text: &str) -> Result<Option<String>, FieldViolation> {
+    let trimmed = text.trim();
+    if trimmed
+        .chars()
+        .any(redtape_domain::values::forbidden_control)
+    {
+        return Err(refusal(
+            "control_characters",
+            redtape_domain::values::CONTROL_CHARACTERS.to_string(),
+        ));
+    }
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
+}
+
 /// A profile dimension of methodology §7.
 pub fn dimension(text: &str) -> Result<redtape_index::area::Dimension, FieldViolation> {
     redtape_index::area::Dimension::parse(text).ok_or_else(|| {

@@ -27,11 +27,7 @@ pub struct ResponseQuery {
 impl FromQuery for ResponseQuery {
     fn from_query(q: &QueryString, _: &HttpRequest) -> Result<Self, ApiError> {
         Ok(ResponseQuery {
-            agency: q
-                .text("agency")
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(str::to_string),
+            agency: q.optional("agency", params::free_text)?.flatten(),
             province: q.optional("province", params::province(Geography::Vn34))?,
         })
     }
