@@ -94,7 +94,12 @@ pub fn decode_cursor(text: &str, key_len: usize) -> Result<Vec<String>, ApiError
     let bytes = hex::decode(text).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let parts: Vec<String> = text.split('\u{1f}').map(str::to_string).collect();
-    if parts.len() != key_len {
+    // No key this API pages by holds a control character, and PostgreSQL refuses a U+0000
+    // in a parameter (a 500 rather than this 422).
+    let controlled = parts
+        .iter()
+        .any(|p| p.chars().any(redtape_domain::values::forbidden_control));
+    if parts.len() != key_len || controlled {
         return Err(bad());
     }
     Ok(parts)
@@ -408,6 +413,15 @@ mod tests {
         assert_eq!(seen, rows);
         assert!(Page::new(10, Some("zz"), 1).is_err());
         assert!(Page::new(10, Some(&encode_cursor(&["a".into(), "b".into()])), 1).is_err());
+        // A forged cursor holding a NUL (or any control character) is refused here, before
+        // PostgreSQL would refuse the parameter with a 500.
+        for forged in ["2025\u{1f}\0\u{1f}79", "2025\u{1f}1.001612\u{1f}7\u{7}9"] {
+            assert!(
+                Page::new(10, Some(&hex::encode(forged)), 3).is_err(),
+                "{forged:?}"
+            );
+        }
+        assert!(Page::new(10, Some(&hex::encode("2025\u{1f}1.001612\u{1f}all")), 3).is_ok());
     }
 
     #[test]
