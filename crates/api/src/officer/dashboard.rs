@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::figures::{composites, index_cells, index_page, trend_points, IndexCell, TrendPoint};
 use crate::officer::glance;
+use crate::officer::html::header_row;
 use crate::problem::ApiError;
 use crate::AppState;
 use redtape_index::area::NATIONAL;
@@ -478,11 +479,6 @@ fn trend_chart(
             }
         }
     }
-}
-
-/// A table's header row.
-pub(crate) fn header_row(columns: &[&str]) -> Markup {
-    html! { thead { tr { @for c in columns { th scope="col" { (c) } } } } }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use redtape_domain::Geography;
 use redtape_index::area::Dimension;
 
 use crate::figures::{IndexCell, ProvinceComposite, TrendPoint};
-use crate::officer::dashboard::header_row;
+use crate::officer::html::header_row;
 
 /// The labels of this part of the page, in both languages.
 pub(crate) struct GlanceLabels {

@@ -10,6 +10,7 @@
 
 pub mod dashboard;
 mod glance;
+mod html;
 pub mod moderation;
 pub mod procedures;
 pub mod releases;
