@@ -329,6 +329,7 @@ async fn every_endpoint_answers_every_role_as_specified(app: &TestApp) {
         row("GET", "/?year=2025", None, Nothing, [200; 7]),
         row("GET", "/healthz", None, Nothing, [200; 7]),
         row("GET", "/readyz", None, Nothing, [200; 7]),
+        row("GET", "/metrics", None, Nothing, [200; 7]),
         row("GET", "/openapi.json", None, Nothing, [200; 7]),
     ];
 

@@ -36,6 +36,7 @@
 //! - [`idempotency`]: `Idempotency-Key` on every POST.
 //! - [`limits`]: per-token rate limit (`RateLimit` headers, 429) and per-filer daily cap.
 //! - [`routes`]: 405 with `Allow` and `HEAD` on every `GET`, from the OpenAPI document.
+//! - [`telemetry`]: each request's contribution to the Prometheus series (`/metrics`).
 
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -61,6 +62,7 @@ pub mod problem;
 pub mod routes;
 pub mod strict_json;
 pub mod submission;
+pub mod telemetry;
 
 use std::sync::Arc;
 
@@ -163,6 +165,7 @@ async fn request_context(
     req.extensions_mut().insert(id.clone());
     let started = std::time::Instant::now();
     let mut res = next.call(req).await?;
+    telemetry::record(&res, &method, started.elapsed());
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         res.headers_mut()
             .insert(header::HeaderName::from_static(REQUEST_ID), value);

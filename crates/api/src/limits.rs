@@ -121,6 +121,7 @@ impl Limits {
         filed.retain(|(_, d), _| *d >= day);
         let count = filed.entry((filer, day)).or_insert(seed);
         if *count >= cap {
+            refused("daily_cap");
             let tomorrow = midnight + Duration::days(1);
             let wait = (tomorrow - at).num_seconds().max(1) as u64;
             return Err(ApiError::TooManyRequests {
@@ -155,6 +156,14 @@ impl Limits {
         let reset = (u64::from(used) * 60).div_ceil(u64::from(n));
         Some(format!("\"per-token\";r={remaining};t={reset}"))
     }
+}
+
+/// Counts a refusal in `redtape_limit_refusals_total`.
+fn refused(limit: &'static str) {
+    redtape_metrics::get()
+        .limit_refusals
+        .get_or_create(&redtape_metrics::LimitLabels { limit })
+        .inc();
 }
 
 fn insert(
@@ -201,6 +210,7 @@ pub async fn rate_limit(
             Ok(res)
         }
         Some(Err(wait)) => {
+            refused("rate");
             let error = ApiError::TooManyRequests {
                 detail: format!(
                     "this token has used its {} requests per minute; retry in {wait} s",

@@ -78,7 +78,7 @@ impl EveryStatus {
              retry after `Retry-After` seconds",
             true,
         );
-        if path != "/healthz" {
+        if path != "/healthz" && path != "/metrics" {
             add(
                 "503",
                 "The store does not answer; retry after `Retry-After`",
@@ -255,6 +255,7 @@ endpoints!(
     admin::accounts::revoke_token,
     ops::health::healthz,
     ops::health::readyz,
+    ops::metrics::metrics,
 );
 
 /// The document as committed in api-spec/openapi.json (pretty, trailing newline).

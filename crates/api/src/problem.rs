@@ -157,6 +157,21 @@ pub enum ApiError {
     Internal(#[source] Cause),
 }
 
+/// Whether the pool had no connection to give within its timeout (somewhere in the chain).
+fn timed_out_waiting_for_pool(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if matches!(
+            e.downcast_ref::<redtape_store::db::SqlxError>(),
+            Some(redtape_store::db::SqlxError::PoolTimedOut)
+        ) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// An error and every error under it, `: `-separated: what the log shows of a cause.
 struct Chain<'a>(&'a (dyn std::error::Error + 'static));
 
@@ -333,6 +348,18 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(self.status_code());
         response.content_type(PROBLEM_JSON);
+        response.extensions_mut().insert(crate::telemetry::Refusal {
+            problem: self.parts().1,
+            rule: match self {
+                ApiError::Invalid(fields) => fields.first().map(|f| f.rule.clone()),
+                _ => None,
+            },
+        });
+        if let ApiError::Unavailable(cause) = self {
+            if timed_out_waiting_for_pool(cause.as_ref()) {
+                redtape_metrics::get().pool_timeouts.inc();
+            }
+        }
         match self {
             ApiError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"redtape\""));

@@ -198,13 +198,13 @@ fn duplicates(writes: &[&Write]) -> Vec<Option<WriteError>> {
 async fn commit(db: &Db, writes: &[&Write]) -> Result<Vec<Result<(), WriteError>>, sqlx::Error> {
     let outcomes = match db {
         Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
+            let mut tx = crate::db::begin_pg(pool).await?;
             let outcomes = statements(&mut Conn::Pg(&mut tx), writes).await?;
             tx.commit().await?;
             outcomes
         }
         Db::Sqlite(pool) => {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = crate::db::begin_lite(pool).await?;
             let outcomes = statements(&mut Conn::Lite(&mut tx), writes).await?;
             tx.commit().await?;
             outcomes

@@ -83,13 +83,13 @@ pub async fn catch_up_within(db: &Db, deadline: Duration) -> Result<usize, Store
     loop {
         let (applied, checkpoint) = match db {
             Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = crate::db::begin_pg(pool).await?;
                 let done = pass(&mut Conn::Pg(&mut tx)).await?;
                 tx.commit().await?;
                 done
             }
             Db::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut tx = crate::db::begin_lite(pool).await?;
                 let done = pass(&mut Conn::Lite(&mut tx)).await?;
                 tx.commit().await?;
                 done

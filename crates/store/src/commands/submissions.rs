@@ -219,7 +219,10 @@ impl Submissions {
         let appended = rows.len() as u64;
         macro_rules! append {
             ($pool:expr, $database:ty) => {{
-                let mut tx = $pool.begin().await?;
+                let mut tx = {
+                    let _waiting = redtape_metrics::Waiting::start();
+                    $pool.begin().await?
+                };
                 // 7 binds per event: far below both drivers' limits.
                 for chunk in rows.chunks(1000) {
                     let mut insert = sqlx::QueryBuilder::<$database>::new(

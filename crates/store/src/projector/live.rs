@@ -234,6 +234,7 @@ pub(crate) async fn publish(
     methodology: &Methodology,
     all_intervals: bool,
 ) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
     let (write, delete) = state.publish(dirty, methodology, all_intervals);
     sql::write_cells(conn, &write).await?;
     for key in &delete {
@@ -268,7 +269,15 @@ pub(crate) async fn publish(
         }
         upserts.extend(ranked.into_iter().map(|r| (group.clone(), r)));
     }
-    sql::upsert_cbi(conn, &upserts).await
+    sql::upsert_cbi(conn, &upserts).await?;
+    let cells = write.len() + delete.len();
+    if cells > 0 {
+        let m = redtape_metrics::get();
+        m.cell_refresh_duration
+            .observe(started.elapsed().as_secs_f64());
+        m.cells_written.inc_by(cells as u64);
+    }
+    Ok(())
 }
 
 /// Writes the new rows held so far.
