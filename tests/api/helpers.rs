@@ -130,8 +130,11 @@ pub struct TestApp {
     pub db: Db,
     pub backend: Backend,
     running: Option<Running>,
-    /// Kept alive (and so not yet removed) for as long as the app runs.
-    _store: TestStore,
+    /// The store's URL, for another replica on it ([`TestApp::replica`]).
+    pub url: String,
+    /// Kept alive (and so not yet removed) for as long as the app runs; `None` on a replica,
+    /// whose first app owns the store.
+    _store: Option<TestStore>,
 }
 
 /// An HTTP answer, read completely.
@@ -229,9 +232,24 @@ pub async fn spawn_configured(
     store: TestStore,
     extra: &[&str],
 ) -> Option<TestApp> {
+    let settings = settings_on(&store.url, extra).unwrap_or_else(|e| panic!("settings: {e}"));
+    let (running, server) = redtape::start(&settings)
+        .await
+        .unwrap_or_else(|e| panic!("start on {}: {e}", store.url));
+    actix_web::rt::spawn(server);
+    Some(TestApp::of(
+        running,
+        backend,
+        store.url.clone(),
+        Some(store),
+    ))
+}
+
+/// The settings a test app starts with on `url`, plus `extra`.
+pub fn settings_on(url: &str, extra: &[&str]) -> Result<Settings, clap::Error> {
     let mut args = vec![
         "--database-url",
-        &store.url,
+        url,
         "--bind",
         "127.0.0.1:0",
         "--workers",
@@ -243,24 +261,38 @@ pub async fn spawn_configured(
         "0",
     ];
     args.extend_from_slice(extra);
-    let settings = Settings::from_args(&args).unwrap_or_else(|e| panic!("settings: {e}"));
-    let (running, server) = redtape::start(&settings)
-        .await
-        .unwrap_or_else(|e| panic!("start on {}: {e}", store.url));
-    actix_web::rt::spawn(server);
-    Some(TestApp {
-        base: format!("http://{}", running.addr),
-        client: awc::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .finish(),
-        db: running.db.clone(),
-        backend,
-        running: Some(running),
-        _store: store,
-    })
+    Settings::from_args(&args)
 }
 
 impl TestApp {
+    fn of(running: Running, backend: Backend, url: String, store: Option<TestStore>) -> TestApp {
+        TestApp {
+            base: format!("http://{}", running.addr),
+            client: awc::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .finish(),
+            db: running.db.clone(),
+            backend,
+            running: Some(running),
+            url,
+            _store: store,
+        }
+    }
+
+    /// Another service on this app's store, started with `extra` (a second replica); it
+    /// must be stopped before this app, which owns the store.
+    pub async fn replica(&self, extra: &[&str]) -> Result<TestApp, redtape::BoxError> {
+        let settings = settings_on(&self.url, extra)?;
+        let (running, server) = redtape::start(&settings).await?;
+        actix_web::rt::spawn(server);
+        Ok(TestApp::of(running, self.backend, self.url.clone(), None))
+    }
+
+    /// Whether this app runs the projector now.
+    pub fn projects(&self) -> bool {
+        self.running.as_ref().is_some_and(Running::projects)
+    }
+
     /// The command side of filers and tokens, on the app's store.
     pub fn accounts(&self) -> redtape_store::accounts::Accounts {
         redtape_store::accounts::Accounts::new(&self.db, Default::default())
@@ -429,6 +461,14 @@ impl TestApp {
         redtape_store::observations::get(&self.db, id)
             .await
             .unwrap_or_else(|e| panic!("read observation: {e}"))
+    }
+
+    /// Stops the app and hands back its store (not yet removed).
+    pub async fn stop_keeping_store(mut self) -> Option<TestStore> {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+        self._store.take()
     }
 
     pub async fn stop(mut self) {

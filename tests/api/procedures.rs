@@ -8,7 +8,7 @@ use crate::helpers::{timing, TestApp};
 
 const CODE: &str = "1.004227";
 
-fn registration() -> Value {
+pub(crate) fn registration() -> Value {
     json!({
         "code": CODE,
         "name_vi": "Cấp Giấy phép xây dựng mới",
@@ -22,7 +22,7 @@ fn registration() -> Value {
     })
 }
 
-fn permit_timing() -> Value {
+pub(crate) fn permit_timing() -> Value {
     let mut t = timing();
     t["procedure_code"] = json!(CODE);
     // 2025-09-02 to 2025-09-10: 6 working days (3, 4, 5, 8, 9, 10 September).

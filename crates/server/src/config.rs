@@ -66,6 +66,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "REDTAPE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
+    /// Whether this process runs the projector: on, off (an API-only replica), or auto (on
+    /// PostgreSQL, the replica holding the leader lock projects and another takes over within
+    /// seconds if it dies; on SQLite, on).
+    #[arg(long, env = "REDTAPE_PROJECTOR", default_value = "auto")]
+    pub projector: redtape_store::projector::leader::Mode,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "REDTAPE_WORKERS")]
     pub workers: Option<usize>,

@@ -25,6 +25,7 @@ use redtape_domain::submission::SubmissionServices;
 use redtape_domain::{ProcedureCatalogue, Role};
 use redtape_store::accounts::{self, Accounts, Registration, TokenRequest};
 use redtape_store::db::PoolOptions;
+use redtape_store::projector::leader::{self, Mode as ProjectorMode};
 use redtape_store::{Catalogue, Db, Procedures, Projector, Submissions};
 use tokio::sync::{watch, Notify};
 
@@ -216,9 +217,18 @@ pub struct Running {
     stop_projector: watch::Sender<bool>,
     projector: tokio::task::JoinHandle<()>,
     pub db: Db,
+    /// On SQLite, the lock that keeps a second service off the file, released at stop.
+    _serving: Option<std::fs::File>,
+    /// The projector as requests see it (whether this process projects now).
+    view: Projector,
 }
 
 impl Running {
+    /// Whether this process runs the projector now (`--projector`).
+    pub fn projects(&self) -> bool {
+        self.view.projects()
+    }
+
     /// Stops accepting requests, lets in-flight ones finish, then drains the projector.
     pub async fn stop(self) {
         self.server.stop(true).await;
@@ -238,36 +248,79 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
         },
     )
     .await?;
+    let mode = settings.serve.projector;
+    if mode == ProjectorMode::Off && db.backend() == redtape_store::db::Backend::Sqlite {
+        return Err(
+            "--projector off needs PostgreSQL: on the embedded store the one serving \
+                    process must project"
+                .into(),
+        );
+    }
+    let serving = db.lock_exclusive()?;
     db.checkpoint_in_background(Duration::from_millis(500));
+    // The replica that wins the leader lock at start catches the read models up before it
+    // serves, as a lone service does; the others serve at once.
+    let lease = match (mode, &db) {
+        (ProjectorMode::Auto, Db::Postgres(_)) => leader::try_lead(&db).await?,
+        _ => None,
+    };
+    let projects = match mode {
+        ProjectorMode::On => true,
+        ProjectorMode::Off => false,
+        ProjectorMode::Auto => {
+            lease.is_some() || db.backend() == redtape_store::db::Backend::Sqlite
+        }
+    };
     let wake = Arc::new(Notify::new());
     let catalogue = Arc::new(Catalogue::new());
     let methodology = Arc::new(settings.methodology()?);
     let projector = Projector::new(db.clone())
         .with_catalogue(catalogue.clone())
         .with_methodology(methodology);
-    projector.fill_missing_scores().await?;
+    projector.set_projects(projects);
+    if projects {
+        projector.fill_missing_scores().await?;
+    }
     let accounts = Accounts::new(&db, wake.clone());
     accounts::adopt(&accounts).await?;
     accounts.project().await?;
-    projector.upgrade_methodology().await?;
-    let caught_up = projector.catch_up().await?;
+    let mut caught_up = 0;
+    if projects {
+        projector.upgrade_methodology().await?;
+        caught_up += projector.catch_up().await?;
+    }
     // The seed catalogue becomes registration events once (later starts find them there);
     // its terms apply from the earliest date redtape accepts.
     let seeded = Procedures::new(&db, wake.clone())
         .seed(ProcedureCatalogue::seed(), earliest_date())
         .await?;
-    let caught_up = caught_up + projector.catch_up().await?;
+    if projects {
+        caught_up += projector.catch_up().await?;
+    }
     catalogue.reload(&db).await?;
     tracing::info!(
         events = caught_up,
         seeded,
         store = db.backend().as_str(),
+        projector = mode.as_str(),
+        leader = projects,
         "read models caught up"
+    );
+    redtape_metrics::get().set_build(
+        redtape_index::METHODOLOGY_VERSION,
+        db.backend().as_str(),
+        mode.as_str(),
     );
 
     let (stop_projector, stop_rx) = watch::channel(false);
     let on_request = projector.clone();
-    let projector = tokio::spawn(projector.run(wake.clone(), Duration::from_millis(500), stop_rx));
+    let projector = tokio::spawn(projector.supervise(
+        mode,
+        lease,
+        wake.clone(),
+        Duration::from_millis(500),
+        stop_rx,
+    ));
 
     let legacy_claims = redtape_store::idempotency::has_claims(&db).await?;
     let state = web::Data::new(AppState {
@@ -287,7 +340,7 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
             settings.serve.rate_limit_per_minute,
             settings.serve.daily_submission_cap,
         ),
-        projector: on_request,
+        projector: on_request.clone(),
         submissions: Submissions::new(
             &db,
             SubmissionServices {
@@ -325,6 +378,8 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
         stop_projector,
         projector,
         db,
+        _serving: serving,
+        view: on_request,
     };
     Ok((running, server))
 }

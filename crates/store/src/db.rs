@@ -232,6 +232,43 @@ impl Db {
         Ok(())
     }
 
+    /// On SQLite, an exclusive lock for as long as the returned file is open, or an error
+    /// naming the store if another process holds it: SQLite is one serving process (a second
+    /// would run a second projector and split the single-writer queue). `None` on
+    /// PostgreSQL, where replicas share the database by design.
+    ///
+    /// The lock is `flock` on a file beside the database (`<file>.serving`), never on the
+    /// database itself: closing any descriptor of the database file drops every POSIX lock
+    /// SQLite holds on it in this process. It keeps out only another `redtape serve`; the
+    /// command-line tools still open the store beside a running service.
+    pub fn lock_exclusive(&self) -> Result<Option<std::fs::File>, StoreError> {
+        let Db::Sqlite(pool) = self else {
+            return Ok(None);
+        };
+        let database = pool.connect_options().get_filename().to_path_buf();
+        let mut name = database.as_os_str().to_owned();
+        name.push(".serving");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::path::PathBuf::from(name))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Invalid(format!(
+                "another redtape process is already serving {}: the embedded store admits one \
+                 (stop that one, or use PostgreSQL for several replicas)",
+                database.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+
+    /// The pool's connections now: (open, idle, ceiling), for `/metrics`.
+    pub fn pool_stats(&self) -> (u32, usize, u32) {
+        crate::on_pool!(self, pool => (pool.size(), pool.num_idle(), pool.options().get_max_connections()))
+    }
+
     /// A cheap round trip, for `/readyz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         crate::on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
@@ -308,6 +345,24 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// Begins a PostgreSQL write transaction; the wait for a pooled connection is counted in
+/// `redtape_db_pool_waiting`, where an exhausted pool shows before it turns into 503s.
+pub(crate) async fn begin_pg(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let _waiting = redtape_metrics::Waiting::start();
+    pool.begin().await
+}
+
+/// Begins an SQLite write transaction (`BEGIN IMMEDIATE`: the write lock is taken at once, so
+/// a transaction never fails to upgrade later), counted like [`begin_pg`].
+pub(crate) async fn begin_lite(
+    pool: &sqlx::SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    let _waiting = redtape_metrics::Waiting::start();
+    pool.begin_with("BEGIN IMMEDIATE").await
 }
 
 /// Hides a password in a URL before it reaches an error message or a log.

@@ -30,6 +30,10 @@ pub struct ProjectionLag {
     /// How long the oldest of those events has waited, in seconds; 0 when caught up.
     #[schema(example = 0.0)]
     pub lag_seconds: f64,
+    /// Whether this replica runs the projector now: always with `--projector on`, never with
+    /// `off`, and with `auto` (the default) on one PostgreSQL replica at a time.
+    #[schema(example = true)]
+    pub projecting: bool,
 }
 
 /// How long readiness waits for the store.
@@ -74,6 +78,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             projection: Some(ProjectionLag {
                 lag_events: lag.events,
                 lag_seconds: lag.seconds,
+                projecting: state.projector.projects(),
             }),
         }))
 }

@@ -19,13 +19,15 @@
 //!   whatever the cells hold;
 //! - [`rebuild`] and [`replay`]: the whole log replayed into emptied read models, and on
 //!   PostgreSQL [`swap`]: observations copied into a fresh table swapped in at commit;
-//! - [`run`]: the loop that projects whenever woken, and refreshes intervals when idle.
+//! - [`run`]: the loop that projects whenever woken, and refreshes intervals when idle;
+//! - [`leader`]: which replica runs that loop (`--projector on|off|auto`).
 //!
 //! This file (about 530 lines) keeps the [`Projector`]'s transactions: where each one begins,
 //! what it locks and when it commits, on both stores. They are read together to check that
 //! no batch can interleave with another or with a rebuild, so they stay in one place.
 
 mod cell_state;
+pub mod leader;
 mod live;
 mod rebuild;
 mod replay;
@@ -149,6 +151,9 @@ pub struct Projector {
     cells: Arc<Mutex<CellState>>,
     /// The runtime the projector was made on, where [`Self::settle`] does its work.
     runtime: Option<tokio::runtime::Handle>,
+    /// Whether this process projects now (see [`leader`]); a projector made with
+    /// [`Self::new`] does until its [`Self::supervise`] says otherwise.
+    projects: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What [`Projector::transaction`] did.
@@ -182,6 +187,7 @@ impl Projector {
             methodology: default_methodology(),
             cells: Default::default(),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            projects: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 
@@ -252,6 +258,14 @@ impl Projector {
     /// its observations (0.9 s for 340,000 on this machine), which would stall every other
     /// request on that worker. It also runs to the end if the caller goes away.
     pub async fn settle(&self, deadline: Duration) -> Result<bool, StoreError> {
+        if !self.projects() {
+            // Another replica projects: its checkpoint tells when the effect is in.
+            let reached = self.wait_for_leader(deadline).await?;
+            if let Some(catalogue) = &self.catalogue {
+                catalogue.refresh(&self.db).await?;
+            }
+            return Ok(reached);
+        }
         let this = self.clone();
         let work = async move {
             let reached = this.catch_up_reporting(deadline).await?.1;
@@ -308,7 +322,7 @@ impl Projector {
         cells.invalidate();
         let (applied, state) = match &self.db {
             Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = crate::db::begin_pg(pool).await?;
                 let done =
                     rebuild::rebuild(&mut Conn::Pg(&mut tx), target, &self.methodology).await?;
                 tx.commit().await?;
@@ -316,7 +330,7 @@ impl Projector {
             }
             Db::Sqlite(pool) => {
                 let cache = |pages: &str| format!("PRAGMA cache_size = {pages}");
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut tx = crate::db::begin_lite(pool).await?;
                 sqlx::query(&cache(crate::db::SQLITE_REBUILD_CACHE_PAGES))
                     .execute(&mut *tx)
                     .await?;
@@ -385,13 +399,13 @@ impl Projector {
         }
         let filled = match &self.db {
             Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = crate::db::begin_pg(pool).await?;
                 let n = fill(&mut Conn::Pg(&mut tx)).await?;
                 tx.commit().await?;
                 n
             }
             Db::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut tx = crate::db::begin_lite(pool).await?;
                 let n = fill(&mut Conn::Lite(&mut tx)).await?;
                 tx.commit().await?;
                 n
@@ -493,9 +507,35 @@ impl Projector {
     ) -> Result<Option<live::Applied>, StoreError> {
         // On an error the tables roll back and the state, marked ahead of them since its
         // first change (`begin_change`), loads again at the next batch.
+        let started = std::time::Instant::now();
+        let result = self.write_once(cells, limit, intervals, inside).await;
+        let m = redtape_metrics::get();
+        match &result {
+            Ok(Some(applied)) => {
+                m.projector_batch_duration
+                    .observe(started.elapsed().as_secs_f64());
+                m.projector_batch_events.observe(applied.events as f64);
+                m.projector_events.inc_by(applied.events as u64);
+            }
+            Ok(None) => {}
+            Err(_) => {
+                m.projector_batch_failures.inc();
+            }
+        }
+        result
+    }
+
+    /// The transaction of [`Self::write`].
+    async fn write_once(
+        &self,
+        cells: &mut CellState,
+        limit: i64,
+        intervals: Intervals,
+        inside: bool,
+    ) -> Result<Option<live::Applied>, StoreError> {
         match &self.db {
             Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = crate::db::begin_pg(pool).await?;
                 let applied = self
                     .batch(&mut Conn::Pg(&mut tx), cells, limit, intervals, inside)
                     .await?;
@@ -503,7 +543,7 @@ impl Projector {
                 Ok(applied)
             }
             Db::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut tx = crate::db::begin_lite(pool).await?;
                 let applied = self
                     .batch(&mut Conn::Lite(&mut tx), cells, limit, intervals, inside)
                     .await?;

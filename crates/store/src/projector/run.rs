@@ -58,16 +58,7 @@ impl Projector {
             }
             // Another process may have projected procedure events (then this projector never
             // saw them): follow the read model, once per poll (our own batches reload it).
-            if let Some(catalogue) = self
-                .catalogue
-                .as_ref()
-                .filter(|_| refreshed.elapsed() >= poll)
-            {
-                refreshed = std::time::Instant::now();
-                if let Err(e) = catalogue.refresh(&self.db).await {
-                    tracing::warn!(error = %e, "catalogue refresh failed; retrying");
-                }
-            }
+            self.refresh_catalogue(poll, &mut refreshed).await;
             // With intervals put off, come back soon even if nothing wakes us.
             let wait = if self.has_due().await { IDLE } else { poll };
             tokio::select! {
@@ -86,6 +77,27 @@ impl Projector {
                     tracing::warn!("final projection pass failed; the next start catches up");
                     return;
                 }
+            }
+        }
+    }
+}
+
+impl Projector {
+    /// Reloads the procedure catalogue if the read model changed, at most once per `poll`
+    /// (since `refreshed`): another process may have projected procedure events.
+    pub(super) async fn refresh_catalogue(
+        &self,
+        poll: Duration,
+        refreshed: &mut std::time::Instant,
+    ) {
+        if let Some(catalogue) = self
+            .catalogue
+            .as_ref()
+            .filter(|_| refreshed.elapsed() >= poll)
+        {
+            *refreshed = std::time::Instant::now();
+            if let Err(e) = catalogue.refresh(&self.db).await {
+                tracing::warn!(error = %e, "catalogue refresh failed; retrying");
             }
         }
     }
