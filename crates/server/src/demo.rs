@@ -356,11 +356,11 @@ async fn file_commands(subs: Arc<Submissions>, planner: Planner) -> Result<DemoS
                 summary.add(&plan);
                 subs.create(&plan.id, plan.command, meta())
                     .await
-                    .map_err(|e| format!("{}: {e}", plan.id))?;
+                    .map_err(|e| format!("{}: {}", plan.id, chain(&e)))?;
                 if let Some(change) = plan.follow_up {
                     subs.execute(&plan.id, change, meta())
                         .await
-                        .map_err(|e| format!("{}: {e}", plan.id))?;
+                        .map_err(|e| format!("{}: {}", plan.id, chain(&e)))?;
                 }
             }
             Ok::<_, String>(summary)
@@ -371,6 +371,17 @@ async fn file_commands(subs: Arc<Submissions>, planner: Planner) -> Result<DemoS
         summary.merge(worker.await??);
     }
     Ok(summary)
+}
+
+/// An error and its causes, `: `-separated (the demo's errors are reported as text).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 /// Imports the plans 10,000 submissions per transaction.
