@@ -124,3 +124,56 @@ async fn the_embedded_store_admits_one_service() {
     running.stop().await;
     drop(store);
 }
+
+#[actix_web::test]
+async fn replicas_on_postgresql_share_the_rate_limit_and_the_daily_cap() {
+    let limits = [
+        "--rate-limit-per-minute",
+        "5",
+        "--daily-submission-cap",
+        "3",
+    ];
+    let Some(first) = spawn_with(Backend::Postgres, &limits).await else {
+        return;
+    };
+    let second = first.replica(&limits).await.unwrap();
+
+    // Five requests a minute for a token, whichever replica answers.
+    let reader = first.token(Role::Business).await;
+    let missing = format!("/v1/submissions/{}", uuid::Uuid::now_v7());
+    for (i, app) in [&first, &second, &first, &second, &first]
+        .iter()
+        .enumerate()
+    {
+        let reply = app.get(&missing, Some(&reader)).await;
+        assert_eq!(reply.status, 404, "request {i}");
+        assert_eq!(
+            reply
+                .header("ratelimit")
+                .unwrap_or_default()
+                .split(";t=")
+                .next(),
+            Some(format!("\"per-token\";r={}", 4 - i).as_str()),
+            "request {i} sees the quota the other replica used"
+        );
+    }
+    let refused = second.get(&missing, Some(&reader)).await;
+    refused.problem(429);
+    let wait: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((11..=12).contains(&wait), "{wait}");
+
+    // Three filings a day for a business, whichever replica files them; the count survives
+    // the replica that took them.
+    let filer = first.token(Role::Business).await;
+    first.file("/v1/timings", &filer, &timing()).await;
+    second.file("/v1/timings", &filer, &timing()).await;
+    first.file("/v1/timings", &filer, &timing()).await;
+    let store = first.stop_keeping_store().await;
+    let over = second.post("/v1/timings", &filer, &timing()).await;
+    assert!(over.problem(429)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("filed 3 submissions today"),);
+    second.stop().await;
+    drop(store);
+}

@@ -7,10 +7,14 @@
 //!   (draft-ietf-httpapi-ratelimit-headers); a refused request is a 429 problem with
 //!   `Retry-After`. Anonymous open-data reads are not limited here: they are cacheable, and a
 //!   reverse proxy or CDN in front is the place to shape them (deploy/).
-//! - The daily cap counts a filer's acknowledged submissions since midnight in Vietnam. It is
-//!   seeded from the store the first time a filer is seen each day, then kept in memory, so a
-//!   burst of parallel filings cannot overshoot it in one process. Refusals and failed filings
-//!   do not count. Replicas each keep their own count (documented in docs/api.md).
+//! - The daily cap counts a filer's acknowledged submissions since midnight in Vietnam,
+//!   seeded from the store the first time a filer is seen each day. Refusals and failed
+//!   filings do not count.
+//!
+//! Where the counts live depends on the store. On PostgreSQL, which several replicas may
+//! share, both are rows in the database (`redtape_store::limits`): a token's quota and a
+//! filer's cap are the same whichever replica answers, and survive a replica's death. On
+//! SQLite, served by one process, they are kept in that process's memory.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -38,6 +42,9 @@ type Limiter =
 /// Forget idle tokens' state once this many are tracked.
 const RETAIN_ABOVE: usize = 10_000;
 
+/// How often a process sweeps the shared tables of state that no longer limits anyone.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The configured limits.
 pub struct Limits {
     /// Requests per minute per token; `None` turns the limit off.
@@ -46,10 +53,14 @@ pub struct Limits {
     /// New submissions per filer per day; `None` turns the cap off.
     daily_cap: Option<u32>,
     filed: Mutex<HashMap<(FilerId, NaiveDate), u32>>,
+    /// The PostgreSQL pool holding both limits for every replica; `None`: in memory.
+    shared: Option<redtape_store::limits::Shared>,
+    swept: Mutex<std::time::Instant>,
 }
 
 impl Limits {
-    /// `per_minute` 0 or `daily_cap` 0 turns that limit off.
+    /// Limits kept in this process's memory; `per_minute` 0 or `daily_cap` 0 turns that limit
+    /// off.
     pub fn new(per_minute: u32, daily_cap: u32) -> Self {
         let per_minute = NonZeroU32::new(per_minute);
         Self {
@@ -60,7 +71,20 @@ impl Limits {
             }),
             daily_cap: (daily_cap > 0).then_some(daily_cap),
             filed: Mutex::new(HashMap::new()),
+            shared: None,
+            swept: Mutex::new(std::time::Instant::now()),
         }
+    }
+
+    /// Limits for a service on `db`: shared through the database on PostgreSQL, in memory on
+    /// SQLite (one process).
+    pub fn on(db: &redtape_store::Db, per_minute: u32, daily_cap: u32) -> Self {
+        let mut limits = Self::new(per_minute, daily_cap);
+        limits.shared = redtape_store::limits::Shared::of(db);
+        if limits.shared.is_some() {
+            limits.limiter = None;
+        }
+        limits
     }
 
     /// No limits (tests of other things, benchmarks).
@@ -68,8 +92,42 @@ impl Limits {
         Self::new(0, 0)
     }
 
+    /// Whether requests with a token are limited at all.
+    fn limits_rate(&self) -> bool {
+        self.per_minute.is_some()
+    }
+
     /// Checks and counts one request for `key`: `Ok(remaining)` or `Err(seconds to wait)`.
-    fn check(&self, key: &str) -> Option<Result<u32, u64>> {
+    async fn check(&self, key: &str) -> Result<Option<Result<u32, u64>>, ApiError> {
+        let Some(per_minute) = self.per_minute else {
+            return Ok(None);
+        };
+        let Some(shared) = &self.shared else {
+            return Ok(self.check_here(key));
+        };
+        self.sweep(shared).await;
+        Ok(Some(shared.take(key, per_minute.get()).await?))
+    }
+
+    /// Deletes expired shared state, at most once per [`SWEEP_EVERY`] in this process.
+    async fn sweep(&self, shared: &redtape_store::limits::Shared) {
+        let due = self.swept.lock().is_ok_and(|mut at| {
+            let due = at.elapsed() >= SWEEP_EVERY;
+            if due {
+                *at = std::time::Instant::now();
+            }
+            due
+        });
+        if due {
+            let today = vietnam_date(chrono::Utc::now());
+            if let Err(e) = shared.forget_stale(today).await {
+                tracing::warn!(error = %e, "expired rate-limit state not swept");
+            }
+        }
+    }
+
+    /// [`Self::check`] in this process's memory.
+    fn check_here(&self, key: &str) -> Option<Result<u32, u64>> {
         let limiter = self.limiter.as_ref()?;
         if limiter.len() > RETAIN_ABOVE {
             limiter.retain_recent();
@@ -104,6 +162,18 @@ impl Limits {
             .and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc() - Duration::hours(7))
             .unwrap_or(at);
+        if let Some(shared) = &self.shared {
+            let seeded = shared
+                .reserve(&filer.to_string(), day, cap, || {
+                    count_since_midnight(midnight)
+                })
+                .await?;
+            return if seeded? {
+                Ok(())
+            } else {
+                Err(self.cap_reached(cap, midnight, at))
+            };
+        }
         let known = self
             .filed
             .lock()
@@ -121,23 +191,39 @@ impl Limits {
         filed.retain(|(_, d), _| *d >= day);
         let count = filed.entry((filer, day)).or_insert(seed);
         if *count >= cap {
-            refused("daily_cap");
-            let tomorrow = midnight + Duration::days(1);
-            let wait = (tomorrow - at).num_seconds().max(1) as u64;
-            return Err(ApiError::TooManyRequests {
-                detail: format!(
-                    "this business has filed {cap} submissions today (Vietnam time), the daily \
-                     cap; more are accepted from midnight"
-                ),
-                retry_after: wait,
-            });
+            return Err(self.cap_reached(cap, midnight, at));
         }
         *count += 1;
         Ok(())
     }
 
-    /// Gives back a reservation whose filing did not happen.
-    pub fn release_filing(&self, filer: FilerId, at: DateTime<Utc>) {
+    /// The refusal of a filing over the cap (counted), to retry at the next midnight.
+    fn cap_reached(&self, cap: u32, midnight: DateTime<Utc>, at: DateTime<Utc>) -> ApiError {
+        refused("daily_cap");
+        let tomorrow = midnight + Duration::days(1);
+        let wait = (tomorrow - at).num_seconds().max(1) as u64;
+        ApiError::TooManyRequests {
+            detail: format!(
+                "this business has filed {cap} submissions today (Vietnam time), the daily \
+                 cap; more are accepted from midnight"
+            ),
+            retry_after: wait,
+        }
+    }
+
+    /// Gives back a reservation whose filing did not happen. On PostgreSQL a failure is only
+    /// logged: the filing failed already, and at worst the filer may file one fewer today.
+    pub async fn release_filing(&self, filer: FilerId, at: DateTime<Utc>) {
+        if self.daily_cap.is_none() {
+            return;
+        }
+        if let Some(shared) = &self.shared {
+            let day = vietnam_date(at);
+            if let Err(e) = shared.release(&filer.to_string(), day).await {
+                tracing::warn!(error = %e, "daily-cap reservation not given back");
+            }
+            return;
+        }
         if let Ok(mut filed) = self.filed.lock() {
             if let Some(count) = filed.get_mut(&(filer, vietnam_date(at))) {
                 *count = count.saturating_sub(1);
@@ -194,14 +280,18 @@ pub async fn rate_limit(
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
-        .filter(|s| s.limits.limiter.is_some())
+        .filter(|s| s.limits.limits_rate())
         .cloned();
     let key = state.as_ref().and_then(|_| rate_key(req.headers()));
     let (Some(key), Some(state)) = (key, state) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let limits = &state.limits;
-    match limits.check(&key) {
+    let checked = match limits.check(&key).await {
+        Ok(checked) => checked,
+        Err(error) => return Ok(req.into_response(error.error_response())),
+    };
+    match checked {
         None => Ok(next.call(req).await?.map_into_boxed_body()),
         Some(Ok(remaining)) => {
             let mut res = next.call(req).await?.map_into_boxed_body();
@@ -239,17 +329,17 @@ mod tests {
     #[test]
     fn a_token_gets_its_quota_then_waits() {
         let limits = Limits::new(3, 0);
-        assert_eq!(limits.check("a"), Some(Ok(2)));
-        assert_eq!(limits.check("a"), Some(Ok(1)));
-        assert_eq!(limits.check("a"), Some(Ok(0)));
+        assert_eq!(limits.check_here("a"), Some(Ok(2)));
+        assert_eq!(limits.check_here("a"), Some(Ok(1)));
+        assert_eq!(limits.check_here("a"), Some(Ok(0)));
         // One unit comes back every 20 s.
-        assert!(matches!(limits.check("a"), Some(Err(s)) if (19..=20).contains(&s)));
+        assert!(matches!(limits.check_here("a"), Some(Err(s)) if (19..=20).contains(&s)));
         assert_eq!(
-            limits.check("b"),
+            limits.check_here("b"),
             Some(Ok(2)),
             "tokens do not share a quota"
         );
-        assert_eq!(Limits::off().check("a"), None);
+        assert_eq!(Limits::off().check_here("a"), None);
         assert_eq!(limits.state(0).as_deref(), Some("\"per-token\";r=0;t=60"));
         assert_eq!(limits.state(2).as_deref(), Some("\"per-token\";r=2;t=20"));
         assert_eq!(limits.policy().as_deref(), Some("\"per-token\";q=3;w=60"));
@@ -301,7 +391,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // A failed filing gives its slot back.
-        limits.release_filing(filer, late);
+        limits.release_filing(filer, late).await;
         limits
             .reserve_filing(filer, late, seeded(99))
             .await

@@ -336,7 +336,8 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
             url: settings.serve.data_licence_url.clone(),
         },
         data_version: Default::default(),
-        limits: redtape_api::limits::Limits::new(
+        limits: redtape_api::limits::Limits::on(
+            &db,
             settings.serve.rate_limit_per_minute,
             settings.serve.daily_submission_cap,
         ),

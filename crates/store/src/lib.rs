@@ -35,6 +35,7 @@ pub mod db;
 mod event_log;
 pub mod group_commit;
 pub mod idempotency;
+pub mod limits;
 pub mod microdata;
 pub mod moderation;
 pub mod observations;

@@ -134,7 +134,7 @@ async fn file(
                         .map(|_| outcome)
                 }
                 Err(e) => {
-                    state.limits.release_filing(filer, at);
+                    state.limits.release_filing(filer, at).await;
                     return Err(e);
                 }
             };
@@ -147,7 +147,7 @@ async fn file(
                 // earlier version finds the submission that request created before its process
                 // died. Answer with it instead of filing twice.
                 Err(CommandError::Conflict) => {
-                    state.limits.release_filing(filer, at);
+                    state.limits.release_filing(filer, at).await;
                     let history = state
                         .submissions
                         .history(&id)
@@ -160,7 +160,7 @@ async fn file(
                     })
                 }
                 Err(e) => {
-                    state.limits.release_filing(filer, at);
+                    state.limits.release_filing(filer, at).await;
                     Err(e.into())
                 }
             }

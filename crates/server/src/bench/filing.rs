@@ -66,7 +66,7 @@ pub(super) async fn filing(
         );
     }
 
-    let (running, server_task, settings) = serve(&url).await?;
+    let (running, server_task, settings) = serve(&url, args.limits).await?;
     let outcome = async {
         let observer = observer(&url).await?;
         let result = drive_and_check(store, &running, &settings, &observer, args, hot).await;

@@ -114,7 +114,7 @@ pub(super) async fn indices(
     }
     let load_seconds = loaded.elapsed().as_secs_f64();
 
-    let (running, server_task, settings) = serve(&url).await?;
+    let (running, server_task, settings) = serve(&url, false).await?;
     let outcome = async {
         let events = db::count_events(&running.db).await?;
         let observations = db::count_observations(&running.db).await?;
