@@ -9,9 +9,11 @@ CREATE UNLOGGED TABLE rate_limits (
     tat timestamptz NOT NULL
 );
 
--- The per-filer daily cap: submissions reserved per filer per Vietnam day. Logged: a crash
--- must not reopen a filer's quota for the rest of the day.
-CREATE TABLE daily_filings (
+-- The per-filer daily cap: submissions reserved per filer per Vietnam day. Unlogged too, so
+-- a reservation is not a second durable commit per filing: after a crash the table is
+-- empty, and a filer's first filing of the day seeds its row again from the submissions
+-- stored since midnight.
+CREATE UNLOGGED TABLE daily_filings (
     filer_id text NOT NULL,
     day date NOT NULL,
     filed integer NOT NULL CHECK (filed >= 0),
