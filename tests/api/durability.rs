@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::helpers::{timing, Backend, TestStore};
 
-const BIN: &str = env!("CARGO_BIN_EXE_redtape");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_redtape");
 
-fn redtape(url: &str) -> Command {
+pub(crate) fn redtape(url: &str) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env("DATABASE_URL", url)
         .env("REDTAPE_BIND", "127.0.0.1:0")
@@ -63,7 +63,7 @@ fn serve_logging(
     (child, addr, lines)
 }
 
-fn cli(url: &str, args: &[&str]) -> String {
+pub(crate) fn cli(url: &str, args: &[&str]) -> String {
     let out = redtape(url)
         .args(args)
         .output()

@@ -34,5 +34,6 @@ mod rebuild;
 mod reference;
 mod releases;
 mod replicas;
+mod replicas_e2e;
 mod roles;
 mod validation;
