@@ -35,5 +35,6 @@ mod reference;
 mod releases;
 mod replicas;
 mod replicas_e2e;
+mod restore;
 mod roles;
 mod validation;

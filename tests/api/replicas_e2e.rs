@@ -236,8 +236,9 @@ async fn file_until(base: String, token: String, stop: Arc<AtomicBool>, seen: Ar
     }
 }
 
-/// Every row of the table, as PostgreSQL prints it, sorted.
-async fn dump(pool: &sqlx::PgPool, table: &str) -> String {
+/// Every row of the table, as PostgreSQL prints it, sorted: to compare read models byte for
+/// byte.
+pub(crate) async fn dump(pool: &sqlx::PgPool, table: &str) -> String {
     sqlx::query_scalar(&format!(
         "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
     ))

@@ -138,6 +138,10 @@ pub enum Command {
     Migrate,
     /// Replay every event into fresh read models (atomically) and exit.
     Rebuild(MethodologyArgs),
+    /// After restoring a pg_dump into another PostgreSQL cluster, and before serving:
+    /// re-stamp the event log's commit order for this cluster's transaction counter (does
+    /// nothing when it is not needed). Run it with the service stopped.
+    Restamp,
     /// Issue or revoke bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),

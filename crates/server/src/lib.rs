@@ -4,7 +4,7 @@
 //!
 //! `redtape` alone serves the API on the embedded store (`./data/redtape.sqlite`);
 //! `DATABASE_URL=postgres://...` switches to PostgreSQL. Subcommands cover the operator's jobs:
-//! `migrate`, `rebuild`, `token issue|revoke`, `openapi`, `bench`.
+//! `migrate`, `rebuild`, `restamp`, `token issue|revoke`, `openapi`, `bench`.
 
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -94,6 +94,16 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 "rebuilt read models from {n} events in {secs:.2}s ({:.0} events/s)",
                 n as f64 / secs.max(1e-9)
             );
+            Ok(())
+        }
+        Some(Command::Restamp) => {
+            let db = connect().await?;
+            let n = redtape_store::restore::restamp(&db).await?;
+            if n == 0 {
+                eprintln!("nothing to re-stamp: every event is older than this cluster's counter");
+            } else {
+                eprintln!("re-stamped the commit order of {n} events for this cluster");
+            }
             Ok(())
         }
         Some(Command::Token(TokenCommand::Issue {

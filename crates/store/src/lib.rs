@@ -23,6 +23,8 @@
 //! - [`accounts`]: filers and tokens as events, and their `filers`/`tokens` read models.
 //! - [`tokens`]: authenticating bearer tokens (hashes only), officers' province scopes.
 //! - [`idempotency`]: stored first responses for `Idempotency-Key`.
+//! - [`limits`]: the rate limit and the daily cap shared by replicas (PostgreSQL).
+//! - [`restore`]: re-stamping the commit order after a restore into another cluster.
 
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -40,6 +42,7 @@ pub mod microdata;
 pub mod moderation;
 pub mod observations;
 pub mod projector;
+pub mod restore;
 mod secrets;
 pub mod tokens;
 pub mod writer;
