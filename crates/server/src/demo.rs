@@ -241,7 +241,7 @@ pub async fn generate_with(
     let summary = match filing {
         Filing::Commands => {
             let summary = file_commands(subs, planner).await?;
-            projector.catch_up().await?;
+            catch_up(&projector).await?;
             summary
         }
         Filing::Import => {
@@ -354,13 +354,14 @@ async fn file_commands(subs: Arc<Submissions>, planner: Planner) -> Result<DemoS
                     break;
                 };
                 summary.add(&plan);
-                subs.create(&plan.id, plan.command, meta())
+                let id = plan.id.as_str();
+                persist(|| subs.create(id, plan.command.clone(), meta()))
                     .await
-                    .map_err(|e| format!("{}: {}", plan.id, chain(&e)))?;
+                    .map_err(|e| format!("{id}: {}", chain(&e)))?;
                 if let Some(change) = plan.follow_up {
-                    subs.execute(&plan.id, change, meta())
+                    persist(|| subs.execute(id, change.clone(), meta()))
                         .await
-                        .map_err(|e| format!("{}: {}", plan.id, chain(&e)))?;
+                        .map_err(|e| format!("{id}: {}", chain(&e)))?;
                 }
             }
             Ok::<_, String>(summary)
@@ -371,6 +372,54 @@ async fn file_commands(subs: Arc<Submissions>, planner: Planner) -> Result<DemoS
         summary.merge(worker.await??);
     }
     Ok(summary)
+}
+
+/// Times a command is sent while the store is unavailable, 200 ms apart.
+const ATTEMPTS: u32 = 50;
+
+/// Sends a command again while the store is unavailable, as an API client retries a 503: on
+/// SQLite, the service's projector may hold the one connection longer than the pool waits
+/// (seconds, in a debug build under load), and PostgreSQL may be restarting. A retry that
+/// finds the record already changed (`Conflict`) means the previous attempt committed.
+async fn persist<F, Fut, T>(mut send: F) -> Result<(), redtape_store::CommandError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, redtape_store::CommandError>>,
+{
+    use redtape_domain::submission::SubmissionError;
+    use redtape_store::CommandError;
+    let mut attempt = 1;
+    loop {
+        match send().await {
+            Ok(_) => return Ok(()),
+            Err(CommandError::Conflict | CommandError::Rule(SubmissionError::AlreadyExists))
+                if attempt > 1 =>
+            {
+                return Ok(())
+            }
+            Err(CommandError::Unavailable(_)) if attempt < ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Catches the read models up, again while the store is unavailable (see [`persist`]).
+async fn catch_up(projector: &Projector) -> Result<u64, redtape_store::StoreError> {
+    let mut attempt = 1;
+    loop {
+        match projector.catch_up().await {
+            Err(redtape_store::StoreError::Sql(e))
+                if redtape_store::db::is_unavailable(&e) && attempt < ATTEMPTS =>
+            {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// An error and its causes, `: `-separated (the demo's errors are reported as text).

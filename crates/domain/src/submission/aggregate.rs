@@ -109,6 +109,8 @@ pub fn vietnam_date(at: DateTime<Utc>) -> NaiveDate {
     (at + Duration::hours(7)).date_naive()
 }
 
+/// Cloneable so a caller can send it again after the store was unavailable (the demo loader).
+#[derive(Clone)]
 pub enum SubmissionCommand {
     ReportTiming {
         filer: FilerId,
