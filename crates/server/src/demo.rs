@@ -241,14 +241,14 @@ pub async fn generate_with(
     let summary = match filing {
         Filing::Commands => {
             let summary = file_commands(subs, planner).await?;
-            catch_up(&projector).await?;
+            project(|| projector.catch_up()).await?;
             summary
         }
         Filing::Import => {
             let summary = import(&subs, planner).await?;
             // A bulk backlog is projected fastest by a replay, with the same result as a
             // catch-up (the rebuild tests prove the two equal).
-            projector.rebuild().await?;
+            project(|| projector.rebuild()).await?;
             summary
         }
     };
@@ -330,7 +330,8 @@ async fn import_chunks(
         if chunk.is_empty() {
             return Ok(());
         }
-        subs.import(chunk, &meta()).await?;
+        let meta = meta();
+        persist(|| subs.import(chunk.clone(), &meta)).await?;
     }
 }
 
@@ -406,11 +407,16 @@ where
     }
 }
 
-/// Catches the read models up, again while the store is unavailable (see [`persist`]).
-async fn catch_up(projector: &Projector) -> Result<u64, redtape_store::StoreError> {
+/// Runs a projection (`catch_up`, `rebuild`) again while the store is unavailable (see
+/// [`persist`]); both are safe to repeat.
+async fn project<F, Fut>(mut run: F) -> Result<u64, redtape_store::StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, redtape_store::StoreError>>,
+{
     let mut attempt = 1;
     loop {
-        match projector.catch_up().await {
+        match run().await {
             Err(redtape_store::StoreError::Sql(e))
                 if redtape_store::db::is_unavailable(&e) && attempt < ATTEMPTS =>
             {
