@@ -93,9 +93,12 @@ check() {
          "completed_on":"2025-09-10","outcome":"granted","channel":"online",
          "costs":{"official_fees":50000,"external_services":1500000},"staff_hours":6.5,"visits":1}')
   [ "$status" = 201 ] || { echo "filing on $store answered $status" >&2; exit 1; }
-  curl -fsS "$base/metrics" \
-    | grep -q '^redtape_filings_total{operation="timing",outcome="accepted",problem="",rule=""} 1$' \
-    || { echo "/metrics on $store does not count the filing" >&2; exit 1; }
+  # Read whole before grep -q, which stops at the first match (curl would then fail
+  # writing, and pipefail would report that).
+  local metrics
+  metrics=$(curl -fsS "$base/metrics")
+  grep -q '^redtape_filings_total{operation="timing",outcome="accepted",problem="",rule=""} 1$' \
+    <<< "$metrics" || { echo "/metrics on $store does not count the filing" >&2; exit 1; }
   say "$store: /readyz ready, a filing 201, /metrics counts it"
 }
 
@@ -118,12 +121,16 @@ if [ ! -x "$venv/bin/podman-compose" ]; then
   "$venv/bin/pip" install -q podman-compose==1.6.0
 fi
 compose() { "$venv/bin/podman-compose" -f deploy/compose.yaml -f "$podman_dir/ci-override.yaml" "$@"; }
-trap 'compose down -v > /dev/null 2>&1 || true' EXIT
-compose up -d > /dev/null 2>&1
-check "http://127.0.0.1:18085" postgres podman exec redtape_redtape_1
 # `down -v` removes the named volume; the image's anonymous data volume is removed by name.
+volumes=""
+down() {
+  compose down -v > /dev/null 2>&1 || true
+  for v in $volumes; do podman volume rm -f "$v" > /dev/null 2>&1 || true; done
+}
+trap down EXIT
+compose up -d > /dev/null 2>&1
 volumes=$(podman inspect redtape_redtape_1 --format '{{range .Mounts}}{{.Name}} {{end}}')
-compose down -v > /dev/null 2>&1
-for v in $volumes; do podman volume rm -f "$v" > /dev/null 2>&1 || true; done
+check "http://127.0.0.1:18085" postgres podman exec redtape_redtape_1
+down
 trap - EXIT
 say "done in $(( $(date +%s) - started )) s"
