@@ -59,7 +59,9 @@ if $full; then
       -t localhost/rust:1-bookworm "$podman_dir/rust" > /dev/null
   fi
   say "building deploy/Dockerfile (multi-stage)"
-  podman build -q -f deploy/Dockerfile -t localhost/redtape:local . > /dev/null
+  # The stage is named explicitly: buildah 1.28 does not resolve the ARG's default to a stage.
+  podman build -q -f deploy/Dockerfile --build-arg REDTAPE_BINARY=builder \
+    -t localhost/redtape:local . > /dev/null
 else
   # The newer of the release and debug binaries (CI has only the tests' debug one).
   binary=$(ls -t target/release/redtape target/debug/redtape 2> /dev/null | head -1 || true)
