@@ -375,57 +375,62 @@ async fn file_commands(subs: Arc<Submissions>, planner: Planner) -> Result<DemoS
     Ok(summary)
 }
 
-/// Times a command is sent while the store is unavailable, 200 ms apart.
+/// Most runs of a store call while the store is unavailable, 200 ms apart.
 const ATTEMPTS: u32 = 50;
 
-/// Sends a command again while the store is unavailable, as an API client retries a 503: on
-/// SQLite, the service's projector may hold the one connection longer than the pool waits
-/// (seconds, in a debug build under load), and PostgreSQL may be restarting. A retry that
-/// finds the record already changed (`Conflict`) means the previous attempt committed.
-async fn persist<F, Fut, T>(mut send: F) -> Result<(), redtape_store::CommandError>
+/// Runs `run` again, 200 ms apart, while it fails with an error `retryable` accepts (up to
+/// [`ATTEMPTS`] runs), as an API client retries a 503: on SQLite the service's projector may
+/// hold the one connection longer than the pool waits (seconds, in a debug build under load),
+/// and PostgreSQL may be restarting. Returns how many runs it took, with the outcome.
+async fn again<T, E, F, Fut>(mut run: F, retryable: impl Fn(&E) -> bool) -> (u32, Result<T, E>)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut runs = 1;
+    loop {
+        match run().await {
+            Err(e) if retryable(&e) && runs < ATTEMPTS => {
+                runs += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            outcome => return (runs, outcome),
+        }
+    }
+}
+
+/// Sends a command again while the store is unavailable (see [`again`]). A retry that finds
+/// the record already there or changed means an earlier attempt committed: done.
+async fn persist<F, Fut, T>(send: F) -> Result<(), redtape_store::CommandError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, redtape_store::CommandError>>,
 {
     use redtape_domain::submission::SubmissionError;
     use redtape_store::CommandError;
-    let mut attempt = 1;
-    loop {
-        match send().await {
-            Ok(_) => return Ok(()),
-            Err(CommandError::Conflict | CommandError::Rule(SubmissionError::AlreadyExists))
-                if attempt > 1 =>
-            {
-                return Ok(())
-            }
-            Err(CommandError::Unavailable(_)) if attempt < ATTEMPTS => {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            Err(e) => return Err(e),
-        }
+    match again(send, |e| matches!(e, CommandError::Unavailable(_))).await {
+        (_, Ok(_)) => Ok(()),
+        (
+            runs,
+            Err(CommandError::Conflict | CommandError::Rule(SubmissionError::AlreadyExists)),
+        ) if runs > 1 => Ok(()),
+        (_, Err(e)) => Err(e),
     }
 }
 
-/// Runs a projection (`catch_up`, `rebuild`) again while the store is unavailable (see
-/// [`persist`]); both are safe to repeat.
-async fn project<F, Fut>(mut run: F) -> Result<u64, redtape_store::StoreError>
+/// Runs a projection (`catch_up`, `rebuild`: both safe to repeat) again while the store is
+/// unavailable (see [`again`]).
+async fn project<F, Fut>(run: F) -> Result<u64, redtape_store::StoreError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<u64, redtape_store::StoreError>>,
 {
-    let mut attempt = 1;
-    loop {
-        match run().await {
-            Err(redtape_store::StoreError::Sql(e))
-                if redtape_store::db::is_unavailable(&e) && attempt < ATTEMPTS =>
-            {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            other => return other,
-        }
-    }
+    again(
+        run,
+        |e| matches!(e, redtape_store::StoreError::Sql(e) if redtape_store::db::is_unavailable(e)),
+    )
+    .await
+    .1
 }
 
 /// An error and its causes, `: `-separated (the demo's errors are reported as text).
