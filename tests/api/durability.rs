@@ -32,10 +32,19 @@ fn serve_logging(
     url: &str,
     level: &str,
 ) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut command = redtape(url);
+    command.env("RUST_LOG", level);
+    spawn_serving(command)
+}
+
+/// Spawns `command` (a `redtape serve` made by [`redtape`]) and waits for its start-up line;
+/// returns it with its address and every log line it writes.
+pub(crate) fn spawn_serving(
+    mut command: Command,
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = lines.clone();
-    let mut child = redtape(url)
-        .env("RUST_LOG", level)
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

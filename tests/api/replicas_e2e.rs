@@ -12,7 +12,6 @@
 //! passes, except under `CI=true`, where it fails.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::durability::{cli, redtape};
+use crate::durability::{cli, redtape, spawn_serving};
 use crate::helpers::{in_ci, timing, Backend, TestStore};
 
 /// A free port on 127.0.0.1 (bound and released; nothing else here takes ports meanwhile).
@@ -38,26 +37,13 @@ struct Replica {
 
 impl Replica {
     fn start(url: &str, port: u16) -> Replica {
-        let mut child = redtape(url)
+        let mut command = redtape(url);
+        command
             .env("REDTAPE_BIND", format!("127.0.0.1:{port}"))
             .env("REDTAPE_RATE_LIMIT_PER_MINUTE", "0")
             .env("REDTAPE_DAILY_SUBMISSION_CAP", "0")
-            .env("REDTAPE_DB_MAX_CONNECTIONS", "8")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn redtape: {e}"));
-        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.starts_with("redtape listening on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("replica on {port} did not start: {e}"));
+            .env("REDTAPE_DB_MAX_CONNECTIONS", "8");
+        let (child, _, _) = spawn_serving(command);
         Replica { child: Some(child) }
     }
 
