@@ -95,6 +95,28 @@ async fn a_business_files_up_to_its_daily_cap(app: &TestApp) {
     app.file("/v1/timings", &other, &timing()).await;
 }
 
+async fn concurrent_filings_stop_exactly_at_the_cap(app: &TestApp) {
+    let token = app.token(Role::Business).await;
+    // Twelve filings at once land in the same write groups: the cap still lets exactly three
+    // through, and the others are refused before anything is stored.
+    let bodies: Vec<_> = (0..12).map(|_| timing()).collect();
+    let replies =
+        futures::future::join_all(bodies.iter().map(|b| app.post("/v1/timings", &token, b))).await;
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [[201; 3].as_slice(), &[429; 9]].concat());
+    for refused in replies.iter().filter(|r| r.status == 429) {
+        assert!(refused.header("retry-after").is_some());
+    }
+    app.project().await;
+    let filed = redtape_store::observations::all(&app.db).await.unwrap();
+    assert_eq!(filed.len(), 3);
+    // The next filing is refused too: the count was kept, not recomputed.
+    app.post("/v1/timings", &token, &timing())
+        .await
+        .problem(429);
+}
+
 /// Each limit in an application configured for it alone.
 mod rate {
     use super::a_token_over_its_rate_gets_429_with_retry_after;
@@ -105,9 +127,10 @@ mod rate {
 }
 
 mod cap {
-    use super::a_business_files_up_to_its_daily_cap;
+    use super::{a_business_files_up_to_its_daily_cap, concurrent_filings_stop_exactly_at_the_cap};
     crate::on_both_stores!(
         with ["--daily-submission-cap", "3"]
         a_business_files_up_to_its_daily_cap,
+        concurrent_filings_stop_exactly_at_the_cap,
     );
 }

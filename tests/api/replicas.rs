@@ -177,3 +177,44 @@ async fn replicas_on_postgresql_share_the_rate_limit_and_the_daily_cap() {
     second.stop().await;
     drop(store);
 }
+
+#[actix_web::test]
+async fn replicas_take_a_busy_tokens_quota_in_chunks_and_never_exceed_it() {
+    // 120 a minute: replicas take 6 at a time (a twentieth) and spend them locally.
+    let limits = ["--rate-limit-per-minute", "120"];
+    let Some(first) = spawn_with(Backend::Postgres, &limits).await else {
+        return;
+    };
+    let second = first.replica(&limits).await.unwrap();
+    let token = first.token(Role::Business).await;
+    let missing = format!("/v1/submissions/{}", uuid::Uuid::now_v7());
+    let started = Instant::now();
+    // The first request took a whole chunk from the database.
+    assert_eq!(first.get(&missing, Some(&token)).await.status, 404);
+    let taken: Option<i32> = redtape_store::on_pool!(&first.db, pool => sqlx::query_scalar(
+        "SELECT max(taken) FROM rate_limits")
+        .fetch_one(pool).await)
+    .unwrap();
+    assert_eq!(taken, Some(6));
+    let mut allowed = 1;
+    let mut refused = 0;
+    for i in 1..200 {
+        let app = if i % 2 == 0 { &first } else { &second };
+        match app.get(&missing, Some(&token)).await.status {
+            404 => allowed += 1,
+            429 => refused += 1,
+            other => panic!("request {i}: {other}"),
+        }
+    }
+    // One request a half-second comes back while the test runs.
+    let replenished = (started.elapsed().as_secs_f64() * 2.0).ceil() as i32;
+    assert_eq!(allowed + refused, 200);
+    assert!(
+        allowed <= 120 + replenished,
+        "{allowed} allowed: more than the quota ({replenished} replenished)"
+    );
+    // A replica may be refused while the other still holds part of a chunk: at most 5 early.
+    assert!(allowed >= 120 - 5, "{allowed} allowed");
+    second.stop().await;
+    first.stop().await;
+}

@@ -7,18 +7,18 @@
 //!   (draft-ietf-httpapi-ratelimit-headers); a refused request is a 429 problem with
 //!   `Retry-After`. Anonymous open-data reads are not limited here: they are cacheable, and a
 //!   reverse proxy or CDN in front is the place to shape them (deploy/).
-//! - The daily cap counts a filer's acknowledged submissions since midnight in Vietnam,
-//!   seeded from the store the first time a filer is seen each day. Refusals and failed
-//!   filings do not count.
+//! - The daily cap counts a filer's acknowledged submissions since midnight in Vietnam. The
+//!   handler attaches a [`DailyQuota`] to a new submission and the store's writer reserves it in
+//!   the transaction that commits the submission (`redtape_store::limits`), on both stores:
+//!   refusals and failed filings never count, and on PostgreSQL every replica counts against
+//!   the same rows.
 //!
-//! Where the counts live depends on the store. On PostgreSQL, which several replicas may
-//! share, both are rows in the database (`redtape_store::limits`): a token's quota and a
-//! filer's cap are the same whichever replica answers, and survive a replica's death. On
-//! SQLite, served by one process, they are kept in that process's memory.
+//! The rate limit's state depends on the store: on PostgreSQL, which several replicas may
+//! share, it is a row per token in the database, taken a chunk at a time
+//! (`redtape_store::limits::Shared`), the same whichever replica answers; on SQLite, served
+//! by one process, it is kept in that process's memory.
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -32,6 +32,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use redtape_domain::submission::aggregate::vietnam_date;
 use redtape_domain::submission::FilerId;
+use redtape_store::limits::DailyQuota;
 
 use crate::problem::ApiError;
 use crate::AppState;
@@ -42,9 +43,6 @@ type Limiter =
 /// Forget idle tokens' state once this many are tracked.
 const RETAIN_ABOVE: usize = 10_000;
 
-/// How often a process sweeps the shared tables of state that no longer limits anyone.
-const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// The configured limits.
 pub struct Limits {
     /// Requests per minute per token; `None` turns the limit off.
@@ -52,10 +50,8 @@ pub struct Limits {
     limiter: Option<Limiter>,
     /// New submissions per filer per day; `None` turns the cap off.
     daily_cap: Option<u32>,
-    filed: Mutex<HashMap<(FilerId, NaiveDate), u32>>,
-    /// The PostgreSQL pool holding both limits for every replica; `None`: in memory.
+    /// The rate limit held in PostgreSQL for every replica; `None`: in memory.
     shared: Option<redtape_store::limits::Shared>,
-    swept: Mutex<std::time::Instant>,
 }
 
 impl Limits {
@@ -70,14 +66,12 @@ impl Limits {
                     .with_middleware::<StateInformationMiddleware>()
             }),
             daily_cap: (daily_cap > 0).then_some(daily_cap),
-            filed: Mutex::new(HashMap::new()),
             shared: None,
-            swept: Mutex::new(std::time::Instant::now()),
         }
     }
 
-    /// Limits for a service on `db`: shared through the database on PostgreSQL, in memory on
-    /// SQLite (one process).
+    /// Limits for a service on `db`: the rate limit shared through the database on
+    /// PostgreSQL, in memory on SQLite (one process); the daily cap in the store on both.
     pub fn on(db: &redtape_store::Db, per_minute: u32, daily_cap: u32) -> Self {
         let mut limits = Self::new(per_minute, daily_cap);
         limits.shared = redtape_store::limits::Shared::of(db);
@@ -105,25 +99,7 @@ impl Limits {
         let Some(shared) = &self.shared else {
             return Ok(self.check_here(key));
         };
-        self.sweep(shared).await;
         Ok(Some(shared.take(key, per_minute.get()).await?))
-    }
-
-    /// Deletes expired shared state, at most once per [`SWEEP_EVERY`] in this process.
-    async fn sweep(&self, shared: &redtape_store::limits::Shared) {
-        let due = self.swept.lock().is_ok_and(|mut at| {
-            let due = at.elapsed() >= SWEEP_EVERY;
-            if due {
-                *at = std::time::Instant::now();
-            }
-            due
-        });
-        if due {
-            let today = vietnam_date(chrono::Utc::now());
-            if let Err(e) = shared.forget_stale(today).await {
-                tracing::warn!(error = %e, "expired rate-limit state not swept");
-            }
-        }
     }
 
     /// [`Self::check`] in this process's memory.
@@ -141,94 +117,17 @@ impl Limits {
         })
     }
 
-    /// Reserves one submission for `filer` on the Vietnam day of `at`, or refuses with the
-    /// seconds until that day ends. `count_since_midnight` is asked the first time the filer
-    /// is seen that day.
-    pub async fn reserve_filing<F, Fut>(
-        &self,
-        filer: FilerId,
-        at: DateTime<Utc>,
-        count_since_midnight: F,
-    ) -> Result<(), ApiError>
-    where
-        F: FnOnce(DateTime<Utc>) -> Fut,
-        Fut: std::future::Future<Output = Result<u32, ApiError>>,
-    {
-        let Some(cap) = self.daily_cap else {
-            return Ok(());
-        };
+    /// The place of a new submission by `filer` at `at` under the daily cap, which the
+    /// writer reserves in the transaction that commits it; `None` when the cap is off.
+    pub fn quota(&self, filer: FilerId, at: DateTime<Utc>) -> Option<DailyQuota> {
+        let cap = self.daily_cap?;
         let day = vietnam_date(at);
-        let midnight = day
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc() - Duration::hours(7))
-            .unwrap_or(at);
-        if let Some(shared) = &self.shared {
-            let seeded = shared
-                .reserve(&filer.to_string(), day, cap, || {
-                    count_since_midnight(midnight)
-                })
-                .await?;
-            return if seeded? {
-                Ok(())
-            } else {
-                Err(self.cap_reached(cap, midnight, at))
-            };
-        }
-        let known = self
-            .filed
-            .lock()
-            .map_err(|_| ApiError::internal("daily cap lock poisoned"))?
-            .contains_key(&(filer, day));
-        let seed = if known {
-            0
-        } else {
-            count_since_midnight(midnight).await?
-        };
-        let mut filed = self
-            .filed
-            .lock()
-            .map_err(|_| ApiError::internal("daily cap lock poisoned"))?;
-        filed.retain(|(_, d), _| *d >= day);
-        let count = filed.entry((filer, day)).or_insert(seed);
-        if *count >= cap {
-            return Err(self.cap_reached(cap, midnight, at));
-        }
-        *count += 1;
-        Ok(())
-    }
-
-    /// The refusal of a filing over the cap (counted), to retry at the next midnight.
-    fn cap_reached(&self, cap: u32, midnight: DateTime<Utc>, at: DateTime<Utc>) -> ApiError {
-        refused("daily_cap");
-        let tomorrow = midnight + Duration::days(1);
-        let wait = (tomorrow - at).num_seconds().max(1) as u64;
-        ApiError::TooManyRequests {
-            detail: format!(
-                "this business has filed {cap} submissions today (Vietnam time), the daily \
-                 cap; more are accepted from midnight"
-            ),
-            retry_after: wait,
-        }
-    }
-
-    /// Gives back a reservation whose filing did not happen. On PostgreSQL a failure is only
-    /// logged: the filing failed already, and at worst the filer may file one fewer today.
-    pub async fn release_filing(&self, filer: FilerId, at: DateTime<Utc>) {
-        if self.daily_cap.is_none() {
-            return;
-        }
-        if let Some(shared) = &self.shared {
-            let day = vietnam_date(at);
-            if let Err(e) = shared.release(&filer.to_string(), day).await {
-                tracing::warn!(error = %e, "daily-cap reservation not given back");
-            }
-            return;
-        }
-        if let Ok(mut filed) = self.filed.lock() {
-            if let Some(count) = filed.get_mut(&(filer, vietnam_date(at))) {
-                *count = count.saturating_sub(1);
-            }
-        }
+        Some(DailyQuota {
+            filer: filer.to_string(),
+            day,
+            cap,
+            since: midnight(day).unwrap_or(at),
+        })
     }
 
     fn policy(&self) -> Option<String> {
@@ -241,6 +140,26 @@ impl Limits {
         let used = n.saturating_sub(remaining);
         let reset = (u64::from(used) * 60).div_ceil(u64::from(n));
         Some(format!("\"per-token\";r={remaining};t={reset}"))
+    }
+}
+
+/// The UTC instant at which Vietnam's `day` starts (UTC+7, no daylight saving).
+fn midnight(day: NaiveDate) -> Option<DateTime<Utc>> {
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc() - Duration::hours(7))
+}
+
+/// The refusal of a filing over the daily cap of `cap` at `at` (counted), to retry at the
+/// next midnight in Vietnam.
+pub fn cap_reached(cap: u32, at: DateTime<Utc>) -> ApiError {
+    refused("daily_cap");
+    let tomorrow = midnight(vietnam_date(at) + Duration::days(1)).unwrap_or(at);
+    let wait = (tomorrow - at).num_seconds().max(1) as u64;
+    ApiError::TooManyRequests {
+        detail: format!(
+            "this business has filed {cap} submissions today (Vietnam time), the daily cap; \
+             more are accepted from midnight"
+        ),
+        retry_after: wait,
     }
 }
 
@@ -367,47 +286,38 @@ mod tests {
         assert_eq!(rate_key(&HeaderMap::new()), None);
     }
 
-    #[actix_web::test]
-    async fn the_daily_cap_counts_per_vietnam_day() {
+    #[test]
+    fn a_quota_counts_on_the_vietnam_day_until_its_midnight() {
         let limits = Limits::new(0, 2);
         let filer = FilerId(uuid::Uuid::from_u128(7));
         // 16:30 UTC is 23:30 in Vietnam; 17:30 UTC is already the next day there.
         let late = "2025-10-01T16:30:00Z".parse::<DateTime<Utc>>().unwrap();
         let next_day = "2025-10-01T17:30:00Z".parse::<DateTime<Utc>>().unwrap();
-        let seeded = |n: u32| {
-            move |since: DateTime<Utc>| async move {
-                assert_eq!(
-                    since,
-                    "2025-09-30T17:00:00Z".parse::<DateTime<Utc>>().unwrap()
-                );
-                Ok(n)
+        let quota = limits.quota(filer, late).unwrap();
+        assert_eq!(quota.filer, filer.to_string());
+        assert_eq!(quota.day, NaiveDate::from_ymd_opt(2025, 10, 1).unwrap());
+        assert_eq!(quota.cap, 2);
+        assert_eq!(
+            quota.since,
+            "2025-09-30T17:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        let next = limits.quota(filer, next_day).unwrap();
+        assert_eq!(next.day, NaiveDate::from_ymd_opt(2025, 10, 2).unwrap());
+        assert_eq!(
+            next.since,
+            "2025-10-01T17:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(Limits::new(5, 0).quota(filer, late), None, "cap off");
+        // Refused half an hour before midnight: retry in 1,800 s.
+        match cap_reached(2, late) {
+            ApiError::TooManyRequests {
+                retry_after,
+                detail,
+            } => {
+                assert_eq!(retry_after, 1800);
+                assert!(detail.contains("filed 2 submissions today"), "{detail}");
             }
-        };
-        // One already filed today (from the store), one more allowed.
-        limits.reserve_filing(filer, late, seeded(1)).await.unwrap();
-        let refused = limits.reserve_filing(filer, late, seeded(99)).await;
-        match refused {
-            Err(ApiError::TooManyRequests { retry_after, .. }) => assert_eq!(retry_after, 1800),
             other => panic!("{other:?}"),
         }
-        // A failed filing gives its slot back.
-        limits.release_filing(filer, late).await;
-        limits
-            .reserve_filing(filer, late, seeded(99))
-            .await
-            .unwrap();
-        // The next Vietnam day starts afresh (seeded from its own midnight).
-        let fresh = |since: DateTime<Utc>| async move {
-            assert_eq!(
-                since,
-                "2025-10-01T17:00:00Z".parse::<DateTime<Utc>>().unwrap()
-            );
-            Ok(0)
-        };
-        limits.reserve_filing(filer, next_day, fresh).await.unwrap();
-        assert!(Limits::new(0, 0)
-            .reserve_filing(filer, late, seeded(1000))
-            .await
-            .is_ok());
     }
 }

@@ -424,6 +424,7 @@ where
             CommandError::Rule(rule) => rule.into(),
             CommandError::Conflict => ApiError::concurrent_change(),
             CommandError::KeyTaken => ApiError::KeyTaken,
+            CommandError::CapReached { cap } => crate::limits::cap_reached(cap, chrono::Utc::now()),
             CommandError::Unavailable(cause) => ApiError::Unavailable(cause),
             CommandError::Internal(cause) => ApiError::Internal(cause),
         }

@@ -268,6 +268,7 @@ pub async fn start(settings: &Settings) -> Result<(Running, actix_web::dev::Serv
     }
     let serving = db.lock_exclusive()?;
     db.checkpoint_in_background(Duration::from_millis(500));
+    redtape_store::limits::sweep_in_background(&db, Duration::from_secs(60));
     // The replica that wins the leader lock at start catches the read models up before it
     // serves, as a lone service does; the others serve at once.
     let lease = match (mode, &db) {

@@ -211,6 +211,14 @@ impl Db {
         });
     }
 
+    /// Whether the pool was closed (the service is stopping): background tasks end then.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Db::Postgres(pool) => pool.is_closed(),
+            Db::Sqlite(pool) => pool.is_closed(),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Db::Postgres(_) => Backend::Postgres,

@@ -63,6 +63,7 @@ impl<R: PersistedEventRepository> PersistedEventRepository for GroupCommitReposi
         let write = Write {
             events: events.to_vec(),
             answer: None,
+            quota: None,
         };
         self.writer.write(write).await.map_err(|e| match e {
             WriteError::Conflict => PersistenceError::OptimisticLockError,

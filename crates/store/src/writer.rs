@@ -12,10 +12,15 @@
 //! is what limited it (measured: docs/benchmarks.md). A write with several events (none
 //! today) uses a savepoint, because a multi-row insert cannot be all-or-nothing per write.
 //!
+//! A new submission's place under its filer's daily cap is reserved in the same transaction
+//! (`crate::limits`): the group's filer-day counts are locked and counted before anything
+//! else is written, a write over its cap is refused before it takes a key, and the places of
+//! writes that lose afterwards are given back.
+//!
 //! Each caller is answered only after the group's COMMIT succeeded: an acknowledged write is
 //! as durable as before, and an answer is never stored without its events or the reverse.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use cqrs_es::persist::SerializedEvent;
 use sqlx::Acquire;
@@ -23,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{on_conn, Conn, Db};
 use crate::idempotency::Answer;
+use crate::limits::{DailyQuota, Day, Reserved, Tally};
 
 /// Most writes in one group; bounds the time the write lock is held.
 const MAX_GROUP: usize = 512;
@@ -36,6 +42,8 @@ const ROWS_PER_STATEMENT: usize = 1000;
 pub struct Write {
     pub events: Vec<SerializedEvent>,
     pub answer: Option<Answer>,
+    /// A new submission's place under its filer's daily cap, if capped.
+    pub quota: Option<DailyQuota>,
 }
 
 /// Why a write did not commit.
@@ -47,6 +55,9 @@ pub enum WriteError {
     /// Another request with the same `Idempotency-Key` stored its answer first.
     #[error("another request with this Idempotency-Key was answered first")]
     KeyTaken,
+    /// The filer has filed its daily cap of new submissions.
+    #[error("the daily cap of {cap} submissions is reached")]
+    CapReached { cap: u32 },
     #[error("the event store is unavailable")]
     Unavailable(#[source] crate::Cause),
     #[error("event store error")]
@@ -100,6 +111,7 @@ impl Writer {
 }
 
 async fn run(db: Db, mut queue: mpsc::Receiver<Job>) {
+    let mut tally = Tally::default();
     while let Some(first) = queue.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -110,10 +122,11 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Job>) {
         }
         let writes: Vec<&Write> = group.iter().map(|j| &j.write).collect();
         let started = std::time::Instant::now();
-        let committed = commit(&db, &writes).await;
+        let committed = commit(&db, &writes, &tally).await;
         tracing::trace!(writes = writes.len(), elapsed = ?started.elapsed(), "group committed");
         match committed {
-            Ok(outcomes) => {
+            Ok((outcomes, counts)) => {
+                tally.settle(counts);
                 for (job, outcome) in group.into_iter().zip(outcomes) {
                     let _ = job.reply.send(outcome);
                 }
@@ -193,44 +206,74 @@ fn duplicates(writes: &[&Write]) -> Vec<Option<WriteError>> {
         .collect()
 }
 
+/// The outcome of each write of a group, and the daily counts SQLite's writer settles.
+type Committed = (Vec<Result<(), WriteError>>, HashMap<Day, u32>);
+
 /// Commits a group in one transaction; the per-write outcomes are only returned when COMMIT
 /// succeeded.
-async fn commit(db: &Db, writes: &[&Write]) -> Result<Vec<Result<(), WriteError>>, sqlx::Error> {
-    let outcomes = match db {
+async fn commit(db: &Db, writes: &[&Write], tally: &Tally) -> Result<Committed, sqlx::Error> {
+    let (outcomes, counts) = match db {
         Db::Postgres(pool) => {
             let mut tx = crate::db::begin_pg(pool).await?;
-            let outcomes = statements(&mut Conn::Pg(&mut tx), writes).await?;
+            let done = statements(&mut Conn::Pg(&mut tx), writes, tally).await?;
             tx.commit().await?;
-            outcomes
+            done
         }
         Db::Sqlite(pool) => {
             let mut tx = crate::db::begin_lite(pool).await?;
-            let outcomes = statements(&mut Conn::Lite(&mut tx), writes).await?;
+            let done = statements(&mut Conn::Lite(&mut tx), writes, tally).await?;
             tx.commit().await?;
-            outcomes
+            done
         }
     };
-    Ok(outcomes
+    let outcomes = outcomes
         .into_iter()
         .map(|o| o.map_or(Ok(()), Err))
-        .collect())
+        .collect();
+    Ok((outcomes, counts))
 }
 
-/// The statements of a group (see the module docs): `Some` for each write that lost.
-async fn statements(
-    conn: &mut Conn<'_>,
-    writes: &[&Write],
-) -> Result<Vec<Option<WriteError>>, sqlx::Error> {
-    let now = chrono::Utc::now().timestamp();
-    let mut outcomes = duplicates(writes);
-
-    // 1. The answers, one statement: those not returned lost their key.
-    let answers: Vec<(usize, &Answer)> = writes
+/// The part `of` each write that has not lost yet and has one, with the write's index.
+fn still_in<'a, T>(
+    writes: &[&'a Write],
+    outcomes: &[Option<WriteError>],
+    of: impl Fn(&'a Write) -> Option<&'a T>,
+) -> Vec<(usize, &'a T)> {
+    writes
         .iter()
         .enumerate()
         .filter(|(i, _)| outcomes[*i].is_none())
-        .filter_map(|(i, w)| w.answer.as_ref().map(|a| (i, a)))
-        .collect();
+        .filter_map(|(i, w)| of(w).map(|x| (i, x)))
+        .collect()
+}
+
+/// The statements of a group (see the module docs): `Some` for each write that lost; and, on
+/// SQLite, the daily counts once the group commits.
+async fn statements(
+    conn: &mut Conn<'_>,
+    writes: &[&Write],
+    tally: &Tally,
+) -> Result<(Vec<Option<WriteError>>, HashMap<Day, u32>), sqlx::Error> {
+    let now = chrono::Utc::now().timestamp();
+    let mut outcomes = duplicates(writes);
+
+    // 0. Daily caps: lock the counts, refuse the writes over their cap.
+    let capped = still_in(writes, &outcomes, |w| w.quota.as_ref());
+    let mut reserved = Reserved::default();
+    if !capped.is_empty() {
+        let quotas: Vec<&DailyQuota> = capped.iter().map(|(_, q)| *q).collect();
+        reserved = crate::limits::reserve(conn, &quotas, tally).await?;
+    }
+    let mut places = reserved.granted.clone();
+    for (i, q) in &capped {
+        match places.get_mut(&q.day_key()) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => outcomes[*i] = Some(WriteError::CapReached { cap: q.cap }),
+        }
+    }
+
+    // 1. The answers, one statement: those not returned lost their key.
+    let answers = still_in(writes, &outcomes, |w| w.answer.as_ref());
     let mut answered: Vec<usize> = Vec::new();
     for chunk in answers.chunks(ROWS_PER_STATEMENT) {
         let won = insert_answers(conn, chunk, now).await?;
@@ -315,7 +358,31 @@ async fn statements(
                 .map(|r| r.rows_affected()))?;
         }
     }
-    Ok(outcomes)
+
+    // 5. Give back the places of writes that lost after their place was reserved.
+    let mut back: HashMap<Day, u32> = HashMap::new();
+    for (i, q) in &capped {
+        if matches!(
+            outcomes[*i],
+            Some(WriteError::Conflict | WriteError::KeyTaken)
+        ) {
+            *back.entry(q.day_key()).or_default() += 1;
+        }
+    }
+    for (day, n) in &back {
+        crate::limits::give_back(conn, day, *n).await?;
+    }
+    let counts = reserved
+        .before
+        .into_iter()
+        .map(|(day, filed)| {
+            let granted = reserved.granted.get(&day).copied().unwrap_or(0);
+            let lost = back.get(&day).copied().unwrap_or(0);
+            let counted = filed + granted.saturating_sub(lost);
+            (day, counted)
+        })
+        .collect();
+    Ok((outcomes, counts))
 }
 
 /// Inserts answers; returns the keys that were taken (inserted, or a claim taken over).
@@ -464,6 +531,7 @@ mod tests {
                     body: String::new(),
                 },
             }),
+            quota: None,
         }
     }
 

@@ -104,14 +104,6 @@ async fn file(
         |id, key| async move {
             let uuid = path_uuid("id", &id)?;
             let at = now();
-            let db = state.db.clone();
-            let filer_text = filer.to_string();
-            state
-                .limits
-                .reserve_filing(filer, at, |since| async move {
-                    Ok(redtape_store::moderation::filed_since(&db, &filer_text, since).await?)
-                })
-                .await?;
             let decided = state
                 .submissions
                 .decide_new(
@@ -119,35 +111,21 @@ async fn file(
                     command(filer, profile, intermediary, at),
                     metadata(&req, &who, at),
                 )
+                .await?;
+            // The answer is decided before the commit, so it commits with the events; the
+            // daily cap is reserved in the same transaction.
+            let outcome = view_outcome(uuid, &decided.history, StatusCode::CREATED)?;
+            let answer = key.as_ref().map(|k| k.answer(&outcome));
+            let committed = state
+                .submissions
+                .commit(decided.capped(state.limits.quota(filer, at)), answer)
                 .await;
-            // The answer is decided before the commit, so it commits with the events.
-            let committed = match decided.map_err(ApiError::from).and_then(|decided| {
-                let outcome = view_outcome(uuid, &decided.history, StatusCode::CREATED)?;
-                Ok((decided, outcome))
-            }) {
-                Ok((decided, outcome)) => {
-                    let answer = key.as_ref().map(|k| k.answer(&outcome));
-                    state
-                        .submissions
-                        .commit(decided, answer)
-                        .await
-                        .map(|_| outcome)
-                }
-                Err(e) => {
-                    state.limits.release_filing(filer, at).await;
-                    return Err(e);
-                }
-            };
             match committed {
-                Ok(outcome) => Ok(Handled {
+                Ok(_) => Ok(Handled {
                     outcome,
                     answered: true,
                 }),
-                // The id has events already: a retry that took over an abandoned claim of an
-                // earlier version finds the submission that request created before its process
-                // died. Answer with it instead of filing twice.
                 Err(CommandError::Conflict) => {
-                    state.limits.release_filing(filer, at).await;
                     let history = state
                         .submissions
                         .history(&id)
@@ -159,10 +137,7 @@ async fn file(
                         answered: false,
                     })
                 }
-                Err(e) => {
-                    state.limits.release_filing(filer, at).await;
-                    Err(e.into())
-                }
+                Err(e) => Err(e.into()),
             }
         },
     )

@@ -72,6 +72,7 @@ fn widen<E: std::error::Error + Into<AccountError>>(
         CommandError::Rule(rule) => CommandError::Rule(rule.into()),
         CommandError::Conflict => CommandError::Conflict,
         CommandError::KeyTaken => CommandError::KeyTaken,
+        CommandError::CapReached { cap } => CommandError::CapReached { cap },
         CommandError::Unavailable(c) => CommandError::Unavailable(c),
         CommandError::Internal(c) => CommandError::Internal(c),
     }

@@ -40,6 +40,9 @@ pub enum CommandError<E: std::error::Error = SubmissionError> {
     /// one to give.
     #[error("another request with this Idempotency-Key was answered first")]
     KeyTaken,
+    /// The filer has filed its daily cap of new submissions (429).
+    #[error("the daily cap of {cap} submissions is reached")]
+    CapReached { cap: u32 },
     /// The database could not be reached (503).
     #[error("the event store is unavailable")]
     Unavailable(#[source] Cause),
@@ -99,6 +102,7 @@ impl<E: std::error::Error> From<WriteError> for CommandError<E> {
         match e {
             WriteError::Conflict => CommandError::Conflict,
             WriteError::KeyTaken => CommandError::KeyTaken,
+            WriteError::CapReached { cap } => CommandError::CapReached { cap },
             WriteError::Unavailable(e) => CommandError::Unavailable(e),
             WriteError::Internal(e) => CommandError::Internal(e),
         }

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use super::{events_of, CommandError, Store};
 use crate::db::Db;
 use crate::idempotency::Answer;
+use crate::limits::DailyQuota;
 use crate::writer::{Write, Writer};
 
 /// One recorded event with its envelope data, for the history a filer sees.
@@ -47,6 +48,16 @@ pub struct Submissions {
 pub struct Decided {
     pub history: SubmissionHistory,
     events: Vec<SerializedEvent>,
+    quota: Option<DailyQuota>,
+}
+
+impl Decided {
+    /// Counts this new submission under its filer's daily cap, reserved when it commits:
+    /// the commit is refused with `CommandError::CapReached` if the cap is reached.
+    pub fn capped(mut self, quota: Option<DailyQuota>) -> Self {
+        self.quota = quota;
+        self
+    }
 }
 
 impl Submissions {
@@ -68,6 +79,7 @@ impl Submissions {
         let write = Write {
             events: Vec::new(),
             answer: Some(answer),
+            quota: None,
         };
         Ok(self.writer.write(write).await?)
     }
@@ -128,6 +140,7 @@ impl Submissions {
         Ok(Decided {
             history: SubmissionHistory::from_envelopes(envelopes),
             events,
+            quota: None,
         })
     }
 
@@ -145,6 +158,7 @@ impl Submissions {
         let write = Write {
             events: decided.events,
             answer,
+            quota: decided.quota,
         };
         self.writer.write(write).await?;
         if changed {
