@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
 use redtape_index::area::is_province_key;
-use redtape_index::cell::running::RunningCell;
+use redtape_index::cell::running::{CellBuilder, RunningCell};
 use redtape_index::cell::{CellStats, Interval};
 
 use super::sql::{self, Conn};
@@ -133,9 +133,7 @@ impl CellState {
         let started = Instant::now();
         self.invalidate();
         self.timelines = sql::timelines(conn).await?;
-        let rows = self
-            .fill(conn, None, methodology, &mut Dirty::new())
-            .await?;
+        let rows = self.fill(conn, None, methodology).await?;
         // What the stored cells say: they were published from this state by the same rule.
         self.settle_all(methodology.k);
         self.due = sql::cells_with_due_intervals(conn).await?;
@@ -152,31 +150,55 @@ impl CellState {
     }
 
     /// Adds the included observations of `procedure` (of every procedure if `None`) to the
-    /// cells, marking each cell dirty; returns how many observations were read.
+    /// cells; returns how many observations were read. A start-up reads every observation
+    /// into six to twelve cells each, so each cell is built at once ([`CellBuilder`], from
+    /// what it held) and a key is cloned only for a cell not seen yet.
     async fn fill(
         &mut self,
         conn: &mut Conn<'_>,
         procedure: Option<&str>,
         methodology: &Methodology,
-        dirty: &mut Dirty,
     ) -> Result<u64, StoreError> {
         let (timelines, cells) = (&self.timelines, &mut self.cells);
-        sql::each_included(conn, procedure, |placed| {
+        let mut building: BTreeMap<CellKey, CellBuilder> = BTreeMap::new();
+        let rows = sql::each_included(conn, procedure, |placed| {
             let measures = cells::measure(
                 &placed.row,
                 timelines.get(&placed.procedure_code),
                 methodology,
             );
             for key in placed.keys() {
-                cells
-                    .entry(key.clone())
-                    .or_insert_with(|| Cell::of(&key))
-                    .running
-                    .add(&measures);
-                dirty.insert(key);
+                if let Some(cell) = building.get_mut(&key) {
+                    cell.add(&measures);
+                    continue;
+                }
+                let held = cells.get_mut(&key).map(|c| std::mem::take(&mut c.running));
+                let mut cell = held
+                    .unwrap_or_else(|| cells::running_cell(&key))
+                    .builder();
+                cell.add(&measures);
+                building.insert(key, cell);
             }
         })
-        .await
+        .await;
+        // Built even if the read failed part way, so no cell is left emptied (the caller
+        // reloads after a failure anyway).
+        for (key, cell) in building {
+            let running = cell.build();
+            match self.cells.get_mut(&key) {
+                Some(held) => held.running = running,
+                None => {
+                    self.cells.insert(
+                        key,
+                        Cell {
+                            running,
+                            ..Cell::default()
+                        },
+                    );
+                }
+            }
+        }
+        rows
     }
 
     /// Builds the state from cells a rebuild computed (nothing due: all just computed), with
@@ -328,7 +350,8 @@ impl CellState {
         dirty: &mut Dirty,
     ) -> Result<(), StoreError> {
         self.drop_procedure(code, dirty);
-        self.fill(conn, Some(code), methodology, dirty).await?;
+        self.fill(conn, Some(code), methodology).await?;
+        dirty.extend(self.cells.keys().filter(|k| k.2 == code).cloned());
         Ok(())
     }
 
@@ -360,9 +383,7 @@ impl CellState {
         let mut cells = CellState::default();
         cells.timelines.insert(code.clone(), timeline);
         let at = sql::read_checkpoint(snapshot).await?;
-        let rows = cells
-            .fill(snapshot, Some(&code), methodology, &mut Dirty::new())
-            .await?;
+        let rows = cells.fill(snapshot, Some(&code), methodology).await?;
         tracing::debug!(procedure = %code, observations = rows, elapsed = ?started.elapsed(),
             "reformed procedure's cells prepared");
         self.reform = Some(Box::new(Reform {

@@ -234,6 +234,48 @@ impl<T> Default for SortedBlocks<T> {
 }
 
 impl<T: Ord + Copy> SortedBlocks<T> {
+    /// The multiset of `values`, sorted once and cut into blocks of about half [`SPLIT_AT`]
+    /// (all of one size but for a remainder spread over them, so each holds at least
+    /// [`MERGE_BELOW`]): what inserting them one by one would hold, in O(n log n) with no
+    /// value moved more than twice. Each block is copied out of `values` from its end, so
+    /// the memory at any moment is `values` and the blocks cut so far.
+    pub(crate) fn from_unsorted(mut values: Vec<T>) -> Self {
+        values.sort_unstable();
+        let len = values.len();
+        if len == 0 {
+            return Self::default();
+        }
+        let count = if len < SPLIT_AT {
+            1
+        } else {
+            len.div_ceil(SPLIT_AT / 2)
+        };
+        let mut blocks = Vec::with_capacity(count);
+        for i in (1..count).rev() {
+            blocks.push(values.split_off(len * i / count));
+        }
+        values.shrink_to_fit();
+        blocks.push(values);
+        blocks.reverse();
+        let mut built = Self {
+            blocks,
+            index: Fenwick::default(),
+            len,
+            capacity: 0,
+        };
+        built.reindex();
+        built
+    }
+
+    /// Every value, ascending, giving back the blocks' memory as it goes.
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        let mut all = Vec::with_capacity(self.len);
+        for block in self.blocks {
+            all.extend(block);
+        }
+        all
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -493,3 +493,57 @@ fn a_summing_cell_refuses_what_it_cannot_hold() {
     assert!(cell.is_empty());
     assert!(!cell.remove(&held));
 }
+
+/// A cell built at once (a start-up) is the cell the same adds give: for an exact and a
+/// summing cell, started empty or holding some observations already, with one block or
+/// many, and it goes on accepting adds and removes as one built by adds does.
+#[test]
+fn a_cell_built_at_once_equals_one_built_by_adds() {
+    let mut stream = Stream(7);
+    for (n, before) in [
+        (0, 0),
+        (1, 0),
+        (3, 2),
+        (2_047, 0),
+        (2_048, 10),
+        (5_000, 1_500),
+        (60_000, 0),
+    ] {
+        let all: Vec<Measures> = (0..n).map(|_| stream.measures()).collect();
+        for summing in [false, true] {
+            let empty = || {
+                if summing {
+                    RunningCell::summing()
+                } else {
+                    RunningCell::new()
+                }
+            };
+            let mut one_by_one = empty();
+            for m in &all {
+                one_by_one.add(m);
+            }
+            let mut started = empty();
+            for m in &all[..before] {
+                started.add(m);
+            }
+            let mut builder = started.builder();
+            for m in &all[before..] {
+                builder.add(m);
+            }
+            let mut built = builder.build();
+            let key = format!("n{n}/{summing}");
+            assert_eq!(built.stats(5, &key), one_by_one.stats(5, &key), "{key}");
+            assert_eq!(built.stats(5, &key), compute(&all, 5, &key), "{key}");
+            // Then it changes as a cell built by adds does.
+            let extra = stream.measures();
+            built.add(&extra);
+            one_by_one.add(&extra);
+            for m in all.iter().step_by(3) {
+                assert!(built.remove(m));
+                assert!(one_by_one.remove(m));
+            }
+            assert_eq!(built.stats(5, &key), one_by_one.stats(5, &key), "{key}");
+            assert_eq!(built.len(), one_by_one.len());
+        }
+    }
+}

@@ -272,6 +272,59 @@ fn blocks_refuse_absent_values_unchanged() {
     check_invariants(&s);
 }
 
+/// Blocks built from unsorted values at once keep every invariant (one block below the split
+/// size; equal blocks of at least the merge size above it) and the values, and then split and
+/// merge as blocks built by inserts do.
+#[test]
+fn blocks_built_at_once_keep_the_shape() {
+    let mut seed = 12_345u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % 700
+    };
+    for n in [
+        0,
+        1,
+        2,
+        1_000,
+        SPLIT_AT - 1,
+        SPLIT_AT,
+        SPLIT_AT + 1,
+        3 * SPLIT_AT / 2 + 1,
+        20_000,
+    ] {
+        let values: Vec<u64> = (0..n).map(|_| next()).collect();
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let mut built = SortedBlocks::from_unsorted(values);
+        check_invariants(&built);
+        assert_eq!(contents(&built), sorted, "n = {n}");
+        let expected_blocks = if n < SPLIT_AT {
+            usize::from(n > 0)
+        } else {
+            n.div_ceil(SPLIT_AT / 2)
+        };
+        assert_eq!(built.blocks.len(), expected_blocks, "n = {n}");
+        for (rank, v) in sorted.iter().enumerate().step_by(97) {
+            assert_eq!(built.kth(rank), Some(*v));
+        }
+        for _ in 0..3_000 {
+            built.insert(next());
+        }
+        check_invariants(&built);
+        let mut left = contents(&built);
+        for v in left.clone().iter().step_by(2) {
+            assert!(built.remove(*v));
+            let at = left.binary_search(v).unwrap();
+            left.remove(at);
+        }
+        check_invariants(&built);
+        assert_eq!(built.into_vec(), left);
+    }
+}
+
 fn value() -> impl Strategy<Value = u32> {
     // Narrow ranges make duplicates; 4090..4100 straddles the dense limit.
     prop_oneof![0u32..50, 0u32..5000, 4090u32..4100, any::<u32>()]
