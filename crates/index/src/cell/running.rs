@@ -21,7 +21,7 @@ use crate::percentile::type7_of;
 
 mod order;
 
-use order::{IntCounts, SortedBlocks};
+use order::{IntCounts, SortedBlocks, Unsorted};
 
 /// A cell's observations' measures, kept so that any statistic of §3 is read without a scan.
 #[derive(Debug, Clone, Default)]
@@ -59,28 +59,18 @@ pub struct CellBuilder {
 /// The ordered values of a [`CellBuilder`], in the form its cell will hold them ([`Held`]).
 #[derive(Debug)]
 enum Pending {
-    Exact(Vec<u128>),
-    Costs(Vec<u64>),
-}
-
-/// Appends to a vector that grows by a quarter, as the blocks do ([`order`]'s
-/// `SortedBlocks::insert`), not doubling: all cells grow at once during a load, and doubled
-/// vectors would hold up to twice the values' memory at the peak.
-fn push<T>(values: &mut Vec<T>, value: T) {
-    if values.len() == values.capacity() {
-        values.reserve_exact((values.len() / 4).max(16));
-    }
-    values.push(value);
+    Exact(Unsorted<u128>),
+    Costs(Unsorted<u64>),
 }
 
 impl CellBuilder {
     /// Adds one observation's measures.
     pub fn add(&mut self, m: &Measures) {
         match &mut self.pending {
-            Pending::Exact(all) => push(all, encode(m)),
+            Pending::Exact(all) => all.push(encode(m)),
             Pending::Costs(costs) => {
                 if let Some(cost) = m.scm_cost {
-                    push(costs, cost_key(cost));
+                    costs.push(cost_key(cost));
                 }
             }
         }
@@ -91,8 +81,8 @@ impl CellBuilder {
     pub fn build(self) -> RunningCell {
         let mut cell = self.cell;
         cell.observations = match self.pending {
-            Pending::Exact(all) => Held::Exact(SortedBlocks::from_unsorted(all)),
-            Pending::Costs(costs) => Held::Costs(SortedBlocks::from_unsorted(costs)),
+            Pending::Exact(all) => Held::Exact(all.sorted()),
+            Pending::Costs(costs) => Held::Costs(costs.sorted()),
         };
         cell
     }
@@ -146,14 +136,18 @@ impl RunningCell {
         self.count(m);
     }
 
-    /// A builder that adds many observations to this cell at once (see [`CellBuilder`]).
+    /// A builder that adds many observations to this cell, which must be empty (a new or a
+    /// summing one), at once (see [`CellBuilder`]).
     pub fn builder(self) -> CellBuilder {
-        let mut cell = self;
-        let pending = match std::mem::take(&mut cell.observations) {
-            Held::Exact(all) => Pending::Exact(all.into_vec()),
-            Held::Costs(costs) => Pending::Costs(costs.into_vec()),
+        debug_assert!(self.is_empty(), "a builder starts from an empty cell");
+        let pending = match &self.observations {
+            Held::Exact(_) => Pending::Exact(Unsorted::default()),
+            Held::Costs(_) => Pending::Costs(Unsorted::default()),
         };
-        CellBuilder { cell, pending }
+        CellBuilder {
+            cell: self,
+            pending,
+        }
     }
 
     /// Counts one observation's measures in everything but the ordered values.

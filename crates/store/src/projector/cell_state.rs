@@ -151,8 +151,9 @@ impl CellState {
 
     /// Adds the included observations of `procedure` (of every procedure if `None`) to the
     /// cells; returns how many observations were read. A start-up reads every observation
-    /// into six to twelve cells each, so each cell is built at once ([`CellBuilder`], from
-    /// what it held) and a key is cloned only for a cell not seen yet.
+    /// into six to twelve cells each, so a cell not held yet (every cell: callers fill from
+    /// empty) is built at once ([`CellBuilder`]), and a key is cloned only for a cell not
+    /// seen yet.
     async fn fill(
         &mut self,
         conn: &mut Conn<'_>,
@@ -170,33 +171,23 @@ impl CellState {
             for key in placed.keys() {
                 if let Some(cell) = building.get_mut(&key) {
                     cell.add(&measures);
-                    continue;
+                } else if let Some(cell) = cells.get_mut(&key) {
+                    cell.running.add(&measures);
+                } else {
+                    let mut cell = cells::running_cell(&key).builder();
+                    cell.add(&measures);
+                    building.insert(key, cell);
                 }
-                let held = cells.get_mut(&key).map(|c| std::mem::take(&mut c.running));
-                let mut cell = held
-                    .unwrap_or_else(|| cells::running_cell(&key))
-                    .builder();
-                cell.add(&measures);
-                building.insert(key, cell);
             }
         })
         .await;
-        // Built even if the read failed part way, so no cell is left emptied (the caller
-        // reloads after a failure anyway).
+        // Built even if the read failed part way (the caller reloads after a failure).
         for (key, cell) in building {
-            let running = cell.build();
-            match self.cells.get_mut(&key) {
-                Some(held) => held.running = running,
-                None => {
-                    self.cells.insert(
-                        key,
-                        Cell {
-                            running,
-                            ..Cell::default()
-                        },
-                    );
-                }
-            }
+            let cell = Cell {
+                running: cell.build(),
+                ..Cell::default()
+            };
+            self.cells.insert(key, cell);
         }
         rows
     }

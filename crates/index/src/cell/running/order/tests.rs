@@ -272,9 +272,9 @@ fn blocks_refuse_absent_values_unchanged() {
     check_invariants(&s);
 }
 
-/// Blocks built from unsorted values at once keep every invariant (one block below the split
-/// size; equal blocks of at least the merge size above it) and the values, and then split and
-/// merge as blocks built by inserts do.
+/// Blocks built from unsorted values at once keep every invariant (full pieces, the last two
+/// sharing the rest, none below the merge size) and the values, and then split and merge as
+/// blocks built by inserts do.
 #[test]
 fn blocks_built_at_once_keep_the_shape() {
     let mut seed = 12_345u64;
@@ -288,25 +288,30 @@ fn blocks_built_at_once_keep_the_shape() {
         0,
         1,
         2,
-        1_000,
-        SPLIT_AT - 1,
-        SPLIT_AT,
-        SPLIT_AT + 1,
-        3 * SPLIT_AT / 2 + 1,
+        PIECE - 1,
+        PIECE,
+        PIECE + 1,
+        PIECE + MERGE_BELOW,
+        2 * PIECE + 3,
+        SPLIT_AT + 700,
         20_000,
     ] {
-        let values: Vec<u64> = (0..n).map(|_| next()).collect();
-        let mut sorted = values.clone();
+        let mut unsorted = Unsorted::default();
+        let mut sorted: Vec<u64> = Vec::new();
+        for _ in 0..n {
+            let v = next();
+            unsorted.push(v);
+            sorted.push(v);
+        }
         sorted.sort_unstable();
-        let mut built = SortedBlocks::from_unsorted(values);
+        let mut built = unsorted.sorted();
         check_invariants(&built);
         assert_eq!(contents(&built), sorted, "n = {n}");
-        let expected_blocks = if n < SPLIT_AT {
-            usize::from(n > 0)
-        } else {
-            n.div_ceil(SPLIT_AT / 2)
-        };
-        assert_eq!(built.blocks.len(), expected_blocks, "n = {n}");
+        assert_eq!(built.blocks.len(), n.div_ceil(PIECE), "n = {n}");
+        assert!(
+            built.blocks.iter().all(|b| b.capacity() <= PIECE),
+            "the pieces became the blocks: n = {n}"
+        );
         for (rank, v) in sorted.iter().enumerate().step_by(97) {
             assert_eq!(built.kth(rank), Some(*v));
         }
@@ -321,7 +326,7 @@ fn blocks_built_at_once_keep_the_shape() {
             left.remove(at);
         }
         check_invariants(&built);
-        assert_eq!(built.into_vec(), left);
+        assert_eq!(contents(&built), left);
     }
 }
 
