@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use redtape_domain::procedure_terms::{ProcedureEvent, ProcedureTimeline};
 use redtape_domain::submission::Status;
-use redtape_index::cell::running::RunningCell;
+use redtape_index::cell::running::{CellBuilder, RunningCell};
 
 use crate::cells::{self, CellKey, CellRow, Methodology};
 use crate::observations::{Change, ProfileColumns, ReportColumns};
@@ -142,9 +142,10 @@ impl Replay {
             .filter(|row| row.last_sequence < seq)
     }
 
-    /// The running state of every cell with included observations, in key order.
+    /// The running state of every cell with included observations, in key order; each cell
+    /// built at once, as a start-up builds them ([`CellBuilder`]).
     pub(crate) fn cells(&self, methodology: &Methodology) -> BTreeMap<CellKey, RunningCell> {
-        let mut cells: BTreeMap<CellKey, RunningCell> = BTreeMap::new();
+        let mut cells: BTreeMap<CellKey, CellBuilder> = BTreeMap::new();
         for row in self.observations.values().filter(|r| r.included()) {
             let c = &row.columns;
             let timeline = self.procedures.get(&c.procedure_code).map(|(t, _)| t);
@@ -159,10 +160,13 @@ impl Replay {
             ) {
                 cells
                     .entry(key)
-                    .or_insert_with_key(cells::running_cell)
+                    .or_insert_with_key(|key| cells::running_cell(key).builder())
                     .add(&measures);
             }
         }
         cells
+            .into_iter()
+            .map(|(key, cell)| (key, cell.build()))
+            .collect()
     }
 }
