@@ -136,13 +136,11 @@ impl RunningCell {
         self.count(m);
     }
 
-    /// A builder that adds many observations to this cell, which must be empty (a new or a
-    /// summing one), at once (see [`CellBuilder`]).
-    pub fn builder(self) -> CellBuilder {
-        debug_assert!(self.is_empty(), "a builder starts from an empty cell");
-        let pending = match &self.observations {
-            Held::Exact(_) => Pending::Exact(Unsorted::default()),
-            Held::Costs(_) => Pending::Costs(Unsorted::default()),
+    /// A builder that adds many observations to this cell at once (see [`CellBuilder`]).
+    pub fn builder(mut self) -> CellBuilder {
+        let pending = match std::mem::take(&mut self.observations) {
+            Held::Exact(all) => Pending::Exact(all.into_unsorted()),
+            Held::Costs(costs) => Pending::Costs(costs.into_unsorted()),
         };
         CellBuilder {
             cell: self,

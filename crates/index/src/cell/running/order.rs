@@ -324,6 +324,18 @@ impl<T: Ord + Copy> SortedBlocks<T> {
         self.len
     }
 
+    /// The values, to be sorted again with more (a cell that held some when its builder
+    /// started: none does at a start-up).
+    pub(crate) fn into_unsorted(self) -> Unsorted<T> {
+        let mut values = Unsorted::default();
+        for block in self.blocks {
+            for value in block {
+                values.push(value);
+            }
+        }
+        values
+    }
+
     /// The first block whose last value is >= `value`: the only block that can hold it, and
     /// where it belongs (`blocks.len()` when it is above every block).
     fn block_for(&self, value: &T) -> usize {

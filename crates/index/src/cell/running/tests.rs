@@ -495,8 +495,8 @@ fn a_summing_cell_refuses_what_it_cannot_hold() {
 }
 
 /// A cell built at once (a start-up) is the cell the same adds give: for an exact and a
-/// summing cell, with one block or many, and it goes on accepting adds and removes as one
-/// built by adds does.
+/// summing cell, started empty or holding a third of them already, with one block or many,
+/// and it goes on accepting adds and removes as one built by adds does.
 #[test]
 fn a_cell_built_at_once_equals_one_built_by_adds() {
     let mut stream = Stream(7);
@@ -511,9 +511,16 @@ fn a_cell_built_at_once_equals_one_built_by_adds() {
                 }
             };
             let mut one_by_one = empty();
-            let mut builder = empty().builder();
+            let mut started = empty();
             for m in &all {
                 one_by_one.add(m);
+            }
+            let before = n / 3;
+            for m in &all[..before] {
+                started.add(m);
+            }
+            let mut builder = started.builder();
+            for m in &all[before..] {
                 builder.add(m);
             }
             let mut built = builder.build();

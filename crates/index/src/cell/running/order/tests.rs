@@ -327,6 +327,13 @@ fn blocks_built_at_once_keep_the_shape() {
         }
         check_invariants(&built);
         assert_eq!(contents(&built), left);
+        // Taken apart and sorted again, with one more value.
+        let mut again = built.into_unsorted();
+        again.push(350);
+        let again = again.sorted();
+        check_invariants(&again);
+        left.insert(left.partition_point(|v| *v < 350), 350);
+        assert_eq!(contents(&again), left);
     }
 }
 
