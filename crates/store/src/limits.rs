@@ -273,7 +273,8 @@ pub(crate) async fn reserve(
     })
 }
 
-/// The observations of `q`'s filer stored since its day began.
+/// The observations of `q`'s filer stored since its day began, read in the writer's
+/// transaction (the pool may have no other connection: SQLite's has one).
 async fn filed_since(conn: &mut Conn<'_>, q: &DailyQuota) -> Result<u32, sqlx::Error> {
     let (n,): (i64,) = on_conn!(conn, c, DB => sqlx::query_as(
         "SELECT count(*) FROM observations WHERE filer_id = $1 AND filed_at >= $2",

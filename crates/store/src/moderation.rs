@@ -119,15 +119,6 @@ pub async fn queue(db: &Db, filter: &QueueFilter) -> Result<Vec<QueueRow>, Store
     })
 }
 
-/// How many submissions `filer` filed at or after `since` (as projected).
-pub async fn filed_since(db: &Db, filer: &str, since: DateTime<Utc>) -> Result<u32, StoreError> {
-    let (n,): (i64,) = crate::on_pool!(db, pool =>
-        sqlx::query_as("SELECT count(*) FROM observations WHERE filer_id = $1 AND filed_at >= $2")
-            .bind(filer).bind(crate::timestamp(since))
-            .fetch_one(pool).await)?;
-    Ok(u32::try_from(n).unwrap_or(u32::MAX))
-}
-
 /// One response row, with its submission's province and filing time, as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 struct ResponseRow {

@@ -125,6 +125,9 @@ async fn file(
                     outcome,
                     answered: true,
                 }),
+                // The id has events already: a retry that took over an abandoned claim of an
+                // earlier version finds the submission that request created before its process
+                // died. Answer with it instead of filing twice.
                 Err(CommandError::Conflict) => {
                     let history = state
                         .submissions
