@@ -19,6 +19,7 @@
 //! by one process, it is kept in that process's memory.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -40,7 +41,7 @@ use crate::AppState;
 type Limiter =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
-/// Forget idle tokens' state once this many are tracked.
+/// Forget idle tokens' state once at least this many are tracked.
 const RETAIN_ABOVE: usize = 10_000;
 
 /// The configured limits.
@@ -48,6 +49,9 @@ pub struct Limits {
     /// Requests per minute per token; `None` turns the limit off.
     per_minute: Option<NonZeroU32>,
     limiter: Option<Limiter>,
+    /// Forget idle tokens when more than this many are tracked; twice what was left after
+    /// the last time, so that many active tokens are not scanned on every request.
+    retain_above: AtomicUsize,
     /// New submissions per filer per day; `None` turns the cap off.
     daily_cap: Option<u32>,
     /// The rate limit held in PostgreSQL for every replica; `None`: in memory.
@@ -66,6 +70,7 @@ impl Limits {
                     .with_middleware::<StateInformationMiddleware>()
             }),
             daily_cap: (daily_cap > 0).then_some(daily_cap),
+            retain_above: AtomicUsize::new(RETAIN_ABOVE),
             shared: None,
         }
     }
@@ -105,8 +110,10 @@ impl Limits {
     /// [`Self::check`] in this process's memory.
     fn check_here(&self, key: &str) -> Option<Result<u32, u64>> {
         let limiter = self.limiter.as_ref()?;
-        if limiter.len() > RETAIN_ABOVE {
+        if limiter.len() > self.retain_above.load(Ordering::Relaxed) {
             limiter.retain_recent();
+            self.retain_above
+                .store((limiter.len() * 2).max(RETAIN_ABOVE), Ordering::Relaxed);
         }
         Some(match limiter.check_key(&key.to_string()) {
             Ok(snapshot) => Ok(snapshot.remaining_burst_capacity()),

@@ -20,6 +20,7 @@
 //! and a token may be refused early by at most one chunk per other replica.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,7 @@ use crate::{Db, StoreError};
 /// How long a replica keeps quota it took for a token and has not spent.
 pub const HOLD: Duration = Duration::from_secs(10);
 
-/// Forget held chunks once this many tokens have one.
+/// Forget expired chunks once at least this many tokens have one.
 const RETAIN_ABOVE: usize = 10_000;
 
 /// The shared rate limit of a PostgreSQL store.
@@ -40,6 +41,9 @@ const RETAIN_ABOVE: usize = 10_000;
 pub struct Shared {
     pool: PgPool,
     held: Arc<Mutex<HashMap<String, Held>>>,
+    /// Forget expired chunks when more tokens than this have one; twice what was left after
+    /// the last time, so that many live tokens are not scanned on every chunk taken.
+    retain_above: Arc<AtomicUsize>,
 }
 
 /// Quota a replica took for one token and has not spent yet.
@@ -62,6 +66,7 @@ impl Shared {
             Db::Postgres(pool) => Some(Shared {
                 pool: pool.clone(),
                 held: Arc::default(),
+                retain_above: Arc::new(AtomicUsize::new(RETAIN_ABOVE)),
             }),
             Db::Sqlite(_) => None,
         }
@@ -77,8 +82,10 @@ impl Shared {
         let taken = self.take_chunk(key, per_minute).await?;
         if let Ok((units, left)) = taken {
             let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-            if held.len() > RETAIN_ABOVE {
+            if held.len() > self.retain_above.load(Ordering::Relaxed) {
                 held.retain(|_, h| h.taken.elapsed() < HOLD);
+                self.retain_above
+                    .store((held.len() * 2).max(RETAIN_ABOVE), Ordering::Relaxed);
             }
             let units = units.saturating_sub(1);
             held.insert(
